@@ -7,6 +7,7 @@
  * volume of 64 KiB blocks costs ~10.8 MB. The file form is in docs/FORMATS.md "Block index" and
  * is read and written by blockio/block-index-file.ts.
  */
+import { INDEX_FLAG_MASK } from './block-flags.js'
 import { blockCountOf } from './block-source.js'
 import { checkBlockSize } from './block-source-checks.js'
 
@@ -31,7 +32,10 @@ export class BlockIndex {
     this.blockCount = blockCountOf(volumeSize, blockSize)
     this.digests = digests ?? new Uint8Array(this.blockCount * DIGEST_LENGTH)
     this.flags = flags ?? new Uint8Array(this.blockCount)
-    if (this.digests.byteLength !== this.blockCount * DIGEST_LENGTH || this.flags.byteLength !== this.blockCount) {
+    if (
+      this.digests.byteLength !== this.blockCount * DIGEST_LENGTH ||
+      this.flags.byteLength !== this.blockCount
+    ) {
       throw new RangeError('digest or flag array length does not match the block count')
     }
   }
@@ -41,9 +45,10 @@ export class BlockIndex {
     return this.digests.subarray(i * DIGEST_LENGTH, (i + 1) * DIGEST_LENGTH)
   }
 
+  /** Flag bits outside INDEX_FLAG_MASK (RAW, CHANGED) describe one scan's payload and are dropped. */
   setBlock(i: number, digest: Uint8Array, flags: number): void {
     this.digests.set(digest, i * DIGEST_LENGTH)
-    this.flags[i] = flags
+    this.flags[i] = flags & INDEX_FLAG_MASK
   }
 
   /** True when block i of this index and block j of `other` have the same digest and flags. */
