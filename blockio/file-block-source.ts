@@ -117,7 +117,7 @@ class FileBlockSource implements BlockSource {
     return length
   }
 
-  /** Waits for reads in flight, then closes the file; reads not yet started fail with SOURCE_CLOSED. */
+  /** Lets every read already called finish, then closes the file; later reads fail with SOURCE_CLOSED. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.pending])
@@ -129,7 +129,6 @@ class FileBlockSource implements BlockSource {
   private async readPiece(target: Uint8Array, at: number, length: number, position: number): Promise<void> {
     await this.slots.acquire()
     try {
-      if (this.closing !== undefined) throw this.closedError()
       let done = 0
       // Each pass reads at least one byte or throws: at most `length` passes, normally one.
       while (done < length) {

@@ -14,9 +14,15 @@ describe('MemoryBlockSource', () => {
 
   it('refuses runs outside the volume and too-small targets', async () => {
     const source = new MemoryBlockSource(new Uint8Array(8192), 4096)
-    await expect(source.read(1, 2, new Uint8Array(8192))).rejects.toMatchObject({ code: 'BLOCKIO_INVALID_OPTION' })
-    await expect(source.read(0, 2, new Uint8Array(100))).rejects.toMatchObject({ code: 'BLOCKIO_INVALID_OPTION' })
-    await expect(source.read(-1, 1, new Uint8Array(4096))).rejects.toMatchObject({ code: 'BLOCKIO_INVALID_OPTION' })
+    await expect(source.read(1, 2, new Uint8Array(8192))).rejects.toMatchObject({
+      code: 'BLOCKIO_INVALID_OPTION',
+    })
+    await expect(source.read(0, 2, new Uint8Array(100))).rejects.toMatchObject({
+      code: 'BLOCKIO_INVALID_OPTION',
+    })
+    await expect(source.read(-1, 1, new Uint8Array(4096))).rejects.toMatchObject({
+      code: 'BLOCKIO_INVALID_OPTION',
+    })
   })
 
   it('refuses block sizes that are not a power of two in range', () => {
