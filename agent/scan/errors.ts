@@ -1,0 +1,49 @@
+/**
+ * Errors raised by the scan pipeline (agent/scan/): reading a volume, hashing and compressing its
+ * blocks in worker threads, and diffing them against the previous block index.
+ *
+ * Every code is stable and listed in docs/ERRORS.md "Scan pipeline". A `ScanError` is a
+ * `LifeboatError`, so job logs and error frames carry it unchanged. The cause (a BlockioError, a
+ * worker's Error) is kept as `cause` and named in the message.
+ */
+import { isCodedError, LifeboatError, type LifeboatErrorInit } from '../../protocol/errors.js'
+
+export const ScanErrorCode = {
+  /** An option of the scan is missing, of the wrong type or out of its documented range. */
+  INVALID_OPTION: 'SCAN_INVALID_OPTION',
+  /** The previous index or the changed-block map does not describe the volume being scanned. */
+  INDEX_MISMATCH: 'SCAN_INDEX_MISMATCH',
+  /** The block source failed to read a run of blocks. */
+  SOURCE_READ_FAILED: 'SCAN_SOURCE_READ_FAILED',
+  /** A worker thread crashed, failed to start, or threw while hashing a batch. */
+  WORKER_FAILED: 'SCAN_WORKER_FAILED',
+  /** The scan's AbortSignal fired, or the scan was closed while it was being iterated. */
+  ABORTED: 'SCAN_ABORTED',
+  /** No BLAKE3 implementation loads and hashes a known vector correctly, or none was loaded yet. */
+  BLAKE3_UNAVAILABLE: 'SCAN_BLAKE3_UNAVAILABLE',
+  /** The scan was used out of order: iterated twice, or its index read before it finished. */
+  INVALID_STATE: 'SCAN_INVALID_STATE',
+} as const
+
+export type ScanErrorCode = (typeof ScanErrorCode)[keyof typeof ScanErrorCode]
+
+export class ScanError extends LifeboatError {
+  declare readonly code: ScanErrorCode
+
+  constructor(code: ScanErrorCode, message: string, init: LifeboatErrorInit) {
+    super(code, message, init)
+    this.name = 'ScanError'
+  }
+}
+
+/** `option` is refused; the message names it, as every boundary check must. */
+export function invalidOption(option: string, problem: string, remediation: string): ScanError {
+  return new ScanError(ScanErrorCode.INVALID_OPTION, `scan option ${option} ${problem}`, { remediation })
+}
+
+/** A short description of anything thrown, keeping the code of coded errors. */
+export function describeCause(cause: unknown): string {
+  if (isCodedError(cause)) return `${cause.message} (${cause.code})`
+  if (cause instanceof Error) return cause.message
+  return String(cause)
+}

@@ -1,0 +1,420 @@
+/**
+ * The appliance's scan: read a volume's blocks, hash them (and LZ4 them) in worker threads, diff them
+ * against the previous block index, and hand the results to one consumer in block order.
+ *
+ * The main thread only does I/O: it reads each batch (batch-plan.ts) into the input buffer of a free
+ * *slot*, one read at a time, and posts it to the pool. A batch holds its slot from the start of its
+ * read until the consumer moves past its last record, so at most `maxBatchesInFlight` batches are
+ * read ahead of the consumer and memory stays bounded (scan-options.ts) whatever the volume's size.
+ * The first failure — a read error, a worker crash, the AbortSignal, `close()` — stops the scan:
+ * the iteration rejects with it and the pool is destroyed at once.
+ *
+ * At the end `index` is the volume's new BlockIndex and `stats` says what the scan saw. A scan runs
+ * once; `close()` is idempotent and is called for you when the iteration ends in any way.
+ */
+import { performance } from 'node:perf_hooks'
+import { BlockFlag, INDEX_FLAG_MASK } from '../../blockio/block-flags.js'
+import { BlockIndex, DIGEST_LENGTH } from '../../blockio/block-index.js'
+import type { BlockSource } from '../../blockio/block-source.js'
+import { resizeIndex } from '../../blockio/index-diff.js'
+import { isCodedError } from '../../protocol/errors.js'
+import { type Batch, planBatches, readSet, readSetBytes } from './batch-plan.js'
+import { type Blake3ImplementationName, blake3Candidates, selectBlake3 } from './blake3.js'
+import { describeCause, ScanError, ScanErrorCode } from './errors.js'
+import { type BlockRecord, ScanBatch } from './scan-batch.js'
+import { type InputLayout, inputLayout, PREVIOUS_NONE, type ScanTaskResult } from './scan-messages.js'
+import { checkScanInit, type ScanInit, type ScanSettings } from './scan-options.js'
+import {
+  createPiscinaPool,
+  defaultScanPoolOptions,
+  type ScanComponents,
+  type ScanWorkerPool,
+} from './scan-worker-pool.js'
+
+export interface ScanStats {
+  blocksTotal: number
+  /** The counts below are over the blocks read (all of them, or the change-tracking read set). */
+  blocksRead: number
+  changedBlocks: number
+  zeroBlocks: number
+  rawBlocks: number
+  bytesRead: number
+  /** Payload bytes produced: LZ4 forms plus RAW blocks (0 for a hash-only scan). */
+  payloadBytes: number
+  durationMs: number
+  /** The BLAKE3 implementation the workers used. */
+  blake3: Blake3ImplementationName | undefined
+}
+
+export interface ScanResult {
+  index: BlockIndex
+  stats: ScanStats
+}
+
+interface InFlight {
+  batch: Batch
+  result: Promise<ScanTaskResult>
+}
+
+type ScanState = 'ready' | 'running' | 'done' | 'stopped'
+
+const noop = (): void => {}
+
+export class VolumeScan implements AsyncIterable<BlockRecord> {
+  /** Bytes the scan reads in all (the onProgress total). */
+  readonly totalBytes: number
+  /** Blocks the scan reads in all. */
+  readonly blocksToRead: number
+  private readonly source: BlockSource
+  private readonly settings: ScanSettings
+  private readonly createPool: NonNullable<ScanComponents['createPool']>
+  private readonly layout: InputLayout
+  private readonly plan: Generator<Batch>
+  private readonly newIndex: BlockIndex
+  private state: ScanState = 'ready'
+  private pool: ScanWorkerPool | undefined
+  private poolDestroyed: Promise<void> | undefined
+  private readonly freeBuffers: ArrayBuffer[] = []
+  /** Input buffer of the batch the consumer is in: its slot is still taken. */
+  private heldBuffer: ArrayBuffer | undefined
+  private readonly inFlight: InFlight[] = []
+  private planDone = false
+  private lastRead: Promise<unknown> = Promise.resolve()
+  private failure: unknown
+  private rejectWaiter: ((error: unknown) => void) | undefined
+  private closing: Promise<void> | undefined
+  private startedAt: number | undefined
+  private endedAt: number | undefined
+  private implementation: Blake3ImplementationName | undefined
+  private blocksRead = 0
+  private changedBlocks = 0
+  private zeroBlocks = 0
+  private rawBlocks = 0
+  private bytesRead = 0
+  private payloadBytes = 0
+
+  constructor(source: BlockSource, init: ScanInit = {}, components: ScanComponents = {}) {
+    this.settings = checkScanInit(source, init)
+    this.source = source
+    this.createPool = components.createPool ?? createPiscinaPool
+    this.layout = inputLayout(this.settings.blocksPerBatch, source.blockSize)
+    const { previous, changed } = this.settings
+    // Change tracking reads only some blocks: the others keep the previous scan's digests, carried
+    // over to the volume's current size (docs/FORMATS.md "Volume resize").
+    const resized =
+      changed !== undefined && previous !== undefined ? resizeIndex(previous, source.size) : undefined
+    const set = readSet(source.blockCount, changed, resized?.changed)
+    this.totalBytes = readSetBytes(set, source.size, source.blockSize)
+    this.blocksToRead = set.changedCount
+    this.plan = planBatches(set.runs, this.settings.blocksPerBatch)
+    this.newIndex = resized?.index ?? new BlockIndex(source.size, source.blockSize)
+  }
+
+  /** The volume's new index; only once the scan has finished. */
+  get index(): BlockIndex {
+    if (this.state !== 'done') {
+      throw new ScanError(ScanErrorCode.INVALID_STATE, 'the scan has not finished: its index is incomplete', {
+        remediation: 'Iterate the scan to its end before reading its index.',
+      })
+    }
+    return this.newIndex
+  }
+
+  get stats(): ScanStats {
+    const end = this.endedAt ?? performance.now()
+    return {
+      blocksTotal: this.source.blockCount,
+      blocksRead: this.blocksRead,
+      changedBlocks: this.changedBlocks,
+      zeroBlocks: this.zeroBlocks,
+      rawBlocks: this.rawBlocks,
+      bytesRead: this.bytesRead,
+      payloadBytes: this.payloadBytes,
+      durationMs: this.startedAt === undefined ? 0 : end - this.startedAt,
+      blake3: this.implementation,
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<BlockRecord> {
+    return this.records()
+  }
+
+  /** Every block read, in block order. */
+  async *records(): AsyncGenerator<BlockRecord, void, undefined> {
+    for await (const batch of this.batches()) yield* batch.records()
+  }
+
+  /** The same results a batch at a time: cheaper when the consumer works on batches anyway. */
+  async *batches(): AsyncGenerator<ScanBatch, void, undefined> {
+    this.begin()
+    try {
+      // Threads start while the first batches are read (~0.1 s of module loading per thread).
+      if (this.blocksToRead > 0 && this.failure === undefined) this.startPool()
+      for (;;) {
+        if (this.heldBuffer !== undefined) this.freeBuffers.push(this.heldBuffer)
+        this.heldBuffer = undefined
+        this.pump()
+        if (this.failure !== undefined) throw this.failure
+        const entry = this.inFlight.shift()
+        // Nothing in flight means every slot was free, so the pump would have started the next batch.
+        if (entry === undefined) break
+        const result = await this.waitFor(entry.result)
+        this.heldBuffer = result.input
+        const batch = new ScanBatch(entry.batch, result.output)
+        this.account(batch, result.implementation)
+        yield batch
+      }
+      await this.finish()
+    } finally {
+      await this.close()
+    }
+  }
+
+  /** Stops the scan if it is running and destroys the pool; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private begin(): void {
+    if (this.state !== 'ready') {
+      throw new ScanError(ScanErrorCode.INVALID_STATE, `the scan cannot be iterated: it is ${this.state}`, {
+        remediation: 'A scan runs once: create a new one with scanVolume().',
+      })
+    }
+    this.state = 'running'
+    this.startedAt = performance.now()
+    const { signal } = this.settings
+    if (signal?.aborted === true) this.onAbort()
+    else signal?.addEventListener('abort', this.onAbort, { once: true })
+  }
+
+  private readonly onAbort = (): void => {
+    const reason = this.settings.signal?.reason
+    this.fail(
+      new ScanError(
+        ScanErrorCode.ABORTED,
+        `the scan of ${this.source.name} was aborted: ${describeCause(reason)}`,
+        {
+          remediation: 'Run the scan again when it is wanted.',
+          retryable: true,
+          cause: reason,
+        },
+      ),
+    )
+  }
+
+  /** Starts reads while a slot is free; reads are chained so that only one is outstanding. */
+  private pump(): void {
+    const slotsTaken = () => this.inFlight.length + (this.heldBuffer === undefined ? 0 : 1)
+    while (this.failure === undefined && !this.planDone && slotsTaken() < this.settings.maxBatchesInFlight) {
+      const next = this.plan.next()
+      if (next.done === true) {
+        this.planDone = true
+        return
+      }
+      const batch = next.value
+      const buffer = this.freeBuffers.pop() ?? new ArrayBuffer(this.layout.byteLength)
+      const read = this.lastRead.then(() => this.readBatch(batch, buffer))
+      this.lastRead = read.catch(noop)
+      const result = read.then((dataLength) => this.runBatch(batch, buffer, dataLength))
+      result.catch((error: unknown) => this.fail(error))
+      this.inFlight.push({ batch, result })
+    }
+  }
+
+  private async readBatch(batch: Batch, buffer: ArrayBuffer): Promise<number> {
+    const { source } = this
+    let dataLength = 0
+    for (const run of batch.runs) {
+      if (this.failure !== undefined) throw this.failure
+      const expected = Math.min(run.count * source.blockSize, source.size - run.first * source.blockSize)
+      const target = new Uint8Array(buffer, this.layout.dataOffset + dataLength, run.count * source.blockSize)
+      let got: number
+      try {
+        got = await source.read(run.first, run.count, target)
+      } catch (cause) {
+        throw this.readError(run.first, run.count, describeCause(cause), cause)
+      }
+      if (got !== expected)
+        throw this.readError(run.first, run.count, `${got} bytes read, ${expected} expected`)
+      dataLength += got
+    }
+    if (this.failure !== undefined) throw this.failure
+    if (this.settings.previous !== undefined) this.fillPrevious(batch, buffer)
+    this.bytesRead += dataLength
+    this.settings.onProgress?.(this.bytesRead, this.totalBytes)
+    return dataLength
+  }
+
+  private readError(first: number, count: number, problem: string, cause?: unknown): ScanError {
+    return new ScanError(
+      ScanErrorCode.SOURCE_READ_FAILED,
+      `reading blocks ${first}–${first + count - 1} of ${this.source.name} failed: ${problem}`,
+      {
+        remediation: 'Check that the volume is readable and did not change size during the scan, then retry.',
+        retryable: isCodedError(cause) ? (cause as { retryable?: boolean }).retryable === true : true,
+        cause,
+      },
+    )
+  }
+
+  /** Writes the previous digests and flags of the batch's blocks after its data (InputLayout). */
+  private fillPrevious(batch: Batch, buffer: ArrayBuffer): void {
+    const previous = this.settings.previous!
+    const bytes = new Uint8Array(buffer)
+    let k = 0
+    for (const run of batch.runs) {
+      const known = Math.max(0, Math.min(run.count, previous.blockCount - run.first))
+      const digests = previous.digests.subarray(
+        run.first * DIGEST_LENGTH,
+        (run.first + known) * DIGEST_LENGTH,
+      )
+      bytes.set(digests, this.layout.previousDigestsOffset + k * DIGEST_LENGTH)
+      const flagsAt = this.layout.previousFlagsOffset + k
+      for (let i = 0; i < known; i++) bytes[flagsAt + i] = previous.flags[run.first + i]! & INDEX_FLAG_MASK
+      bytes.fill(PREVIOUS_NONE, flagsAt + known, flagsAt + run.count)
+      k += run.count
+    }
+  }
+
+  private async runBatch(batch: Batch, buffer: ArrayBuffer, dataLength: number): Promise<ScanTaskResult> {
+    if (this.failure !== undefined) throw this.failure
+    const { source, settings } = this
+    const pool = this.startPool()
+    const task = {
+      input: buffer,
+      blockSize: source.blockSize,
+      blocksPerBatch: settings.blocksPerBatch,
+      blockCount: batch.blockCount,
+      dataLength,
+      hasPrevious: settings.previous !== undefined,
+      compress: settings.compress,
+    }
+    try {
+      return await pool.run(task, { transferList: [buffer] })
+    } catch (cause) {
+      if (this.failure !== undefined) throw this.failure
+      const first = batch.runs[0]!.first
+      throw new ScanError(
+        ScanErrorCode.WORKER_FAILED,
+        `a scan worker failed on the batch from block ${first} of ${source.name}: ${describeCause(cause)}`,
+        {
+          remediation: 'Retry the scan; if it fails again, check memory limits and report it with this log.',
+          retryable: true,
+          cause,
+        },
+      )
+    }
+  }
+
+  private startPool(): ScanWorkerPool {
+    if (this.pool !== undefined) return this.pool
+    const { workers, hashImplementation } = this.settings
+    try {
+      this.pool = this.createPool(defaultScanPoolOptions(workers, { hashImplementation }))
+    } catch (cause) {
+      throw new ScanError(
+        ScanErrorCode.WORKER_FAILED,
+        `the scan's worker threads cannot start: ${describeCause(cause)}`,
+        {
+          remediation:
+            'Check that Lifeboat is built (dist/agent/scan/scan-worker.js exists) and memory is available.',
+          cause,
+        },
+      )
+    }
+    return this.pool
+  }
+
+  /** Waits for one batch, or for the scan's first failure, whichever comes first. */
+  private waitFor(result: Promise<ScanTaskResult>): Promise<ScanTaskResult> {
+    return new Promise<ScanTaskResult>((resolve, reject) => {
+      this.rejectWaiter = reject
+      result.then(resolve, reject)
+    }).finally(() => {
+      this.rejectWaiter = undefined
+    })
+  }
+
+  private account(batch: ScanBatch, implementation: Blake3ImplementationName): void {
+    this.implementation ??= implementation
+    const { digests, flags } = batch
+    let k = 0
+    for (const run of batch.runs) {
+      this.newIndex.digests.set(
+        digests.subarray(k * DIGEST_LENGTH, (k + run.count) * DIGEST_LENGTH),
+        run.first * DIGEST_LENGTH,
+      )
+      for (let i = run.first; i < run.first + run.count; i++, k++) {
+        const f = flags[k]!
+        this.newIndex.flags[i] = f & INDEX_FLAG_MASK
+        if ((f & BlockFlag.CHANGED) !== 0) this.changedBlocks++
+        if ((f & BlockFlag.ZERO) !== 0) this.zeroBlocks++
+        if ((f & BlockFlag.RAW) !== 0) this.rawBlocks++
+      }
+    }
+    this.blocksRead += batch.blockCount
+    this.payloadBytes += batch.payloadBytes
+  }
+
+  private async finish(): Promise<void> {
+    // A scan that read nothing still names the implementation its workers would have used.
+    this.implementation ??= (await selectBlake3(blake3Candidates(this.settings.hashImplementation))).name
+    this.state = 'done'
+    this.endedAt = performance.now()
+  }
+
+  /** First failure wins: it rejects the consumer's wait and every later step, and ends the pool. */
+  private fail(error: unknown): void {
+    if (this.failure !== undefined) return
+    this.failure = error
+    this.rejectWaiter?.(error)
+    void this.destroyPool()
+  }
+
+  private destroyPool(): Promise<void> {
+    if (this.pool === undefined) return Promise.resolve()
+    this.poolDestroyed ??= this.pool.destroy().catch(noop)
+    return this.poolDestroyed
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.state !== 'done') {
+      this.fail(
+        new ScanError(
+          ScanErrorCode.ABORTED,
+          `the scan of ${this.source.name} was closed before it finished`,
+          {
+            remediation: 'Iterate the scan to its end, or ignore this after stopping it on purpose.',
+            retryable: true,
+          },
+        ),
+      )
+      this.state = 'stopped'
+    }
+    this.settings.signal?.removeEventListener('abort', this.onAbort)
+    this.endedAt ??= performance.now()
+    this.freeBuffers.length = 0
+    this.heldBuffer = undefined
+    await this.destroyPool()
+  }
+}
+
+/** Prepares a scan of `source`; options are checked now, the work starts when it is iterated. */
+export function scanVolume(source: BlockSource, init?: ScanInit, components?: ScanComponents): VolumeScan {
+  return new VolumeScan(source, init, components)
+}
+
+/** Runs a scan to its end without looking at its records (hash-only `lifeboat scan`). */
+export async function runScan(
+  source: BlockSource,
+  init?: ScanInit,
+  components?: ScanComponents,
+): Promise<ScanResult> {
+  const scan = scanVolume(source, init, components)
+  for await (const _batch of scan.batches()) {
+    // The batches are already accounted into the index and stats.
+  }
+  return { index: scan.index, stats: scan.stats }
+}

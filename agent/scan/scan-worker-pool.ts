@@ -1,0 +1,48 @@
+/**
+ * The narrow view the scan pipeline has of its thread pool, and the piscina pool that fulfils it.
+ * Tests pass their own factory (through `ScanComponents`) to watch the pool being destroyed or to run
+ * a worker that crashes.
+ */
+import { Piscina } from 'piscina'
+import type { ScanTask, ScanTaskResult, ScanWorkerData } from './scan-messages.js'
+import { scanWorkerUrl } from './scan-worker-url.js'
+
+export interface ScanWorkerPool {
+  /** Runs one batch; `transferList` holds the task's input buffer. */
+  run(task: ScanTask, options: { transferList: ArrayBuffer[] }): Promise<ScanTaskResult>
+  /** Terminates every thread; pending tasks reject. */
+  destroy(): Promise<void>
+}
+
+export interface ScanPoolOptions {
+  /** The worker module, a file URL. */
+  filename: string
+  threads: number
+  workerData: ScanWorkerData
+}
+
+export interface ScanComponents {
+  createPool?: (options: ScanPoolOptions) => ScanWorkerPool
+}
+
+export function defaultScanPoolOptions(threads: number, workerData: ScanWorkerData): ScanPoolOptions {
+  return { filename: scanWorkerUrl().href, threads, workerData }
+}
+
+export function createPiscinaPool(options: ScanPoolOptions): ScanWorkerPool {
+  const pool = new Piscina<ScanTask, ScanTaskResult>({
+    filename: options.filename,
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    // The scan bounds its own queue (maxBatchesInFlight); one task per thread at a time.
+    concurrentTasksPerWorker: 1,
+    // With Atomics.wait between tasks a busy worker's event loop never turns, and lz4-napi's result
+    // Buffers are only freed when it does (notes/MEASURED-FACTS.md "LZ4"): let it turn.
+    atomics: 'disabled',
+    workerData: options.workerData,
+  })
+  return {
+    run: (task, runOptions) => pool.run(task, runOptions),
+    destroy: () => pool.destroy(),
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The piscina worker of the scan pipeline: it only computes. For each block of a batch (see
+ * scan-messages.ts for the words and layouts) it decides:
+ *
+ * - *zero*: every byte is zero. Flag ZERO; the digest is BLAKE3 of that many zero bytes (computed once
+ *   per length); never a payload.
+ * - *changed*: the digest or index flags differ from the block's previous entry, or it has none.
+ * - *payload*: only for changed non-zero blocks of a compressing scan — the lz4-napi `compressSync`
+ *   form (4-byte little-endian length, then an LZ4 block), or the plain block with flag RAW when that
+ *   form is not smaller.
+ *
+ * The input buffer goes back to the main thread with the answer, so the pool of input buffers is
+ * recycled and the worker allocates only the output buffer (and LZ4's own results).
+ */
+import { workerData } from 'node:worker_threads'
+import { move, transferableSymbol, valueSymbol } from 'piscina'
+import { BlockFlag, INDEX_FLAG_MASK } from '../../blockio/block-flags.js'
+import { BLAKE3_DIGEST_LENGTH, loadBlake3 } from './blake3.js'
+import {
+  inputLayout,
+  outputLayout,
+  PREVIOUS_NONE,
+  type ScanTask,
+  type ScanTaskResult,
+  type ScanWorkerData,
+} from './scan-messages.js'
+
+const settings = workerData as ScanWorkerData | undefined
+const implementation = await loadBlake3(settings?.hashImplementation ?? 'auto')
+const hash = implementation.hash
+
+type Compress = (block: Buffer) => Buffer
+/** Loaded with the first compressing task: a hash-only scan's threads start without it. */
+let compressSync: Compress | undefined
+
+async function loadCompressor(): Promise<Compress> {
+  const lz4 = await import('lz4-napi')
+  return lz4.compressSync
+}
+
+/** Grown to the largest block length seen; `compare` against a prefix is a memcmp, no allocation. */
+let zeroBlock = Buffer.alloc(0)
+const zeroDigests = new Map<number, Uint8Array>()
+
+function zeroDigest(length: number): Uint8Array {
+  let digest = zeroDigests.get(length)
+  if (digest === undefined) {
+    digest = hash(zeroBlock.subarray(0, length))
+    zeroDigests.set(length, digest)
+  }
+  return digest
+}
+
+// Per-thread scratch, reused across batches: digests and flags are gathered here because the output
+// buffer can only be sized once the payloads are known.
+let digestScratch = new Uint8Array(0)
+let flagScratch = new Uint8Array(0)
+const payloads: Array<Buffer | undefined> = []
+
+function ensureScratch(blockCount: number): void {
+  if (flagScratch.length < blockCount) {
+    digestScratch = new Uint8Array(blockCount * BLAKE3_DIGEST_LENGTH)
+    flagScratch = new Uint8Array(blockCount)
+  }
+}
+
+export default function scanBatch(task: ScanTask): unknown {
+  if (task.compress && compressSync === undefined) {
+    return loadCompressor().then((loaded) => {
+      compressSync = loaded
+      return scanBatch(task)
+    })
+  }
+  const { input, blockSize, blockCount, dataLength, hasPrevious, compress } = task
+  const bytes = Buffer.from(input)
+  const layout = inputLayout(task.blocksPerBatch, blockSize)
+  if (zeroBlock.length < blockSize) zeroBlock = Buffer.alloc(blockSize)
+  ensureScratch(blockCount)
+  let payloadBytes = 0
+
+  for (let k = 0; k < blockCount; k++) {
+    const start = layout.dataOffset + k * blockSize
+    const length = Math.min(blockSize, dataLength - k * blockSize)
+    const end = start + length
+    let flags = 0
+    let digest: Uint8Array
+    // Most data blocks differ from zero in their first bytes, so this memcmp is nearly free for them.
+    if (zeroBlock.compare(bytes, start, end, 0, length) === 0) {
+      flags = BlockFlag.ZERO
+      digest = zeroDigest(length)
+    } else {
+      digest = hash(bytes.subarray(start, end))
+    }
+    const digestAt = k * BLAKE3_DIGEST_LENGTH
+    digestScratch.set(digest, digestAt)
+
+    let changed = true
+    if (hasPrevious) {
+      const previousFlags = bytes[layout.previousFlagsOffset + k]!
+      if (previousFlags !== PREVIOUS_NONE && previousFlags === (flags & INDEX_FLAG_MASK)) {
+        changed = false
+        const previousAt = layout.previousDigestsOffset + digestAt
+        for (let j = 0; j < BLAKE3_DIGEST_LENGTH; j++) {
+          if (digest[j] !== bytes[previousAt + j]) {
+            changed = true
+            break
+          }
+        }
+      }
+    }
+
+    let payload: Buffer | undefined
+    if (changed) {
+      flags |= BlockFlag.CHANGED
+      if (compress && (flags & BlockFlag.ZERO) === 0) {
+        const block = bytes.subarray(start, end)
+        payload = compressSync!(block)
+        if (payload.length >= length) {
+          payload = block
+          flags |= BlockFlag.RAW
+        }
+        payloadBytes += payload.length
+      }
+    }
+    payloads[k] = payload
+    flagScratch[k] = flags
+  }
+
+  const out = outputLayout(blockCount)
+  const output = new ArrayBuffer(out.payloadsOffset + payloadBytes)
+  const outBytes = new Uint8Array(output)
+  outBytes.set(digestScratch.subarray(0, blockCount * BLAKE3_DIGEST_LENGTH), out.digestsOffset)
+  outBytes.set(flagScratch.subarray(0, blockCount), out.flagsOffset)
+  const offsets = new Uint32Array(output, out.offsetsOffset, blockCount + 1)
+  let at = 0
+  for (let k = 0; k < blockCount; k++) {
+    offsets[k] = at
+    const payload = payloads[k]
+    if (payload !== undefined) {
+      outBytes.set(payload, out.payloadsOffset + at)
+      at += payload.length
+      // Dropped now so LZ4's buffers can be collected while the next batch is hashed.
+      payloads[k] = undefined
+    }
+  }
+  offsets[blockCount] = at
+
+  const result: ScanTaskResult = { input, output, blockCount, implementation: implementation.name }
+  // One movable carrying both buffers: piscina concatenates `[transferableSymbol]` into the transfer list.
+  return move({ [transferableSymbol]: [input, output], [valueSymbol]: result })
+}
