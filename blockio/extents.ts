@@ -151,6 +151,7 @@ function readReport(report: unknown, volumeSize: number, fail: Fail): Extent[] {
     }))
   }
   if ('extents' in r || 'version' in r) {
+    if (r.version === undefined) fail('the generic form needs "version": 1')
     if (r.version !== EXTENTS_FORMAT_VERSION) {
       fail(`generic form version ${JSON.stringify(r.version)} is not supported (this build reads version 1)`)
     }

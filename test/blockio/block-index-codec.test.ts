@@ -2,7 +2,12 @@ import { blake3 as referenceBlake3 } from '@noble/hashes/blake3.js'
 import { describe, expect, it } from 'vitest'
 import { BlockFlag } from '../../blockio/block-flags.js'
 import { BlockIndex } from '../../blockio/block-index.js'
-import { decodeBlockIndex, encodeBlockIndex, encodedIndexLength } from '../../blockio/block-index-codec.js'
+import {
+  decodeBlockIndex,
+  encodeBlockIndex,
+  encodedIndexLength,
+  MAX_INDEX_BLOCK_COUNT,
+} from '../../blockio/block-index-codec.js'
 import { randomIndex, randomInt, seeded } from './helpers.js'
 
 function expectSameIndex(actual: BlockIndex, expected: BlockIndex): void {
@@ -48,6 +53,17 @@ describe('block index codec (docs/FORMATS.md "Block index" version 1)', () => {
     index.flags[2] = BlockFlag.ZERO
     const decoded = decodeBlockIndex(encodeBlockIndex(index), 'flags')
     expect([...decoded.flags]).toEqual([BlockFlag.ZERO, 0, BlockFlag.ZERO])
+  })
+
+  it('refuses to encode an index above MAX_INDEX_BLOCK_COUNT blocks, naming the remedy', () => {
+    // Only the block count is consulted before refusing: no need to allocate 2 GiB of digests.
+    const huge = { blockCount: MAX_INDEX_BLOCK_COUNT + 1, blockSize: 4096 } as BlockIndex
+    expect(() => encodeBlockIndex(huge)).toThrow(
+      expect.objectContaining({
+        code: 'BLOCKIO_INVALID_OPTION',
+        remediation: expect.stringContaining('block size'),
+      }),
+    )
   })
 
   it('writes the documented layout byte for byte (golden v1 file, reference BLAKE3)', () => {

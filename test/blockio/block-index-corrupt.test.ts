@@ -99,6 +99,13 @@ describe('block index decoder refuses damaged and foreign files', () => {
       ['volume size too large', (v) => v.setBigUint64(16, 2n ** 60n, true)],
       ['volume size disagrees with block count', (v) => v.setBigUint64(16, BigInt(10 * BLOCK), true)],
       ['block count disagrees', (v) => v.setBigUint64(24, 6n, true)],
+      [
+        'block count above the limit',
+        (v) => {
+          v.setBigUint64(16, BigInt((2 ** 26 + 1) * BLOCK), true)
+          v.setBigUint64(24, BigInt(2 ** 26 + 1), true)
+        },
+      ],
     ]
     for (const [label, edit] of cases) {
       const bytes = new Uint8Array(sample())

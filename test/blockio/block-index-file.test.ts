@@ -1,8 +1,13 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { BlockIndex } from '../../blockio/block-index.js'
-import { encodeBlockIndex, readBlockIndexFile, writeBlockIndexFile } from '../../blockio/block-index-file.js'
+import {
+  encodeBlockIndex,
+  MAX_INDEX_FILE_BYTES,
+  readBlockIndexFile,
+  writeBlockIndexFile,
+} from '../../blockio/block-index-file.js'
 import { randomIndex, seeded, tempDir } from './helpers.js'
 
 const BLOCK = 4096
@@ -63,6 +68,16 @@ describe('block index files', () => {
     await expect(readBlockIndexFile(path)).rejects.toMatchObject({ code: 'BLOCKIO_INDEX_CORRUPT' })
     await writeFile(path, '')
     await expect(readBlockIndexFile(path)).rejects.toMatchObject({ code: 'BLOCKIO_INDEX_CORRUPT' })
+  })
+
+  it('refuses a file larger than any index without reading it', async () => {
+    const path = join(dir, 'huge.lbidx')
+    await writeFile(path, '')
+    await truncate(path, MAX_INDEX_FILE_BYTES + 1)
+    await expect(readBlockIndexFile(path)).rejects.toMatchObject({
+      code: 'BLOCKIO_INDEX_CORRUPT',
+      message: expect.stringContaining('larger than any block index'),
+    })
   })
 
   it('fails with INDEX_WRITE_FAILED into a missing directory, creating nothing', async () => {

@@ -138,7 +138,7 @@ describe('parseChangedExtents refuses bad reports with EXTENTS_INVALID', () => {
 
   it('refuses another generic version, a missing version and a report for another volume size', () => {
     expectRefused({ version: 2, extents: [] }, 'version 2', 'version 1')
-    expectRefused({ extents: [] }, 'version undefined')
+    expectRefused({ extents: [] }, 'needs "version": 1')
     expectRefused({ version: '1', extents: [] }, 'version "1"')
     expectRefused({ version: 1, volumeSize: VOLUME + 1, extents: [] }, `${VOLUME + 1}`, `${VOLUME}`)
   })
