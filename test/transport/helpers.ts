@@ -49,7 +49,9 @@ export async function streamPair(
     void listener.handle(protocol, (stream) => resolve(stream), { force: true })
   })
   await new Promise((resolve) => setImmediate(resolve))
-  const connection = await dialer.dial(listener.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
+  const connection = await dialer.dial(listener.getMultiaddrs()[0]!, {
+    signal: AbortSignal.timeout(WAIT_LIMIT_MS),
+  })
   const outbound = await connection.newStream(protocol, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
   return { outbound, inbound: await withLimit(inbound, 'inbound stream'), connection }
 }

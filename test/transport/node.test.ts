@@ -2,10 +2,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createLifeboatNode, DEFAULT_ENCRYPTER } from '../../transport/node.js'
-import { readToEnd } from '../../transport/stream-reader.js'
-import { writeToStream } from '../../transport/stream-writer.js'
 import { closeStream } from '../../transport/stream-close.js'
 import { waitForEvents } from '../../transport/stream-events.js'
+import { readToEnd } from '../../transport/stream-reader.js'
+import { writeToStream } from '../../transport/stream-writer.js'
 import { addressOf, NodeSet, streamPair, WAIT_LIMIT_MS } from './helpers.js'
 
 const nodes = new NodeSet()
@@ -27,7 +27,9 @@ describe('createLifeboatNode', () => {
     expect(connection.encryption).toBe(DEFAULT_ENCRYPTER === 'noise' ? '/noise' : '/tls/1.0.0')
     expect(connection.multiplexer).toBe('/yamux/1.0.0')
     expect(connection.remotePeer.equals(b.peerId)).toBe(true)
-    const rtt = await a.services.ping.ping(b.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
+    const rtt = await a.services.ping.ping(b.getMultiaddrs()[0]!, {
+      signal: AbortSignal.timeout(WAIT_LIMIT_MS),
+    })
     expect(rtt).toBeGreaterThanOrEqual(0)
   })
 
@@ -62,17 +64,15 @@ describe('createLifeboatNode', () => {
     const kept = await good.dial(target, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
     // The dialer's handshake finishes before the listener decides, so the refusal shows up as a
     // connection that is closed right after it opened.
-    const dropped = await stranger
-      .dial(target, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
-      .then(
-        async (connection) => {
-          if (connection.status === 'open') {
-            await waitForEvents([[connection, ['close']]], 'refusal', { timeoutMs: WAIT_LIMIT_MS })
-          }
-          return true
-        },
-        () => true,
-      )
+    const dropped = await stranger.dial(target, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) }).then(
+      async (connection) => {
+        if (connection.status === 'open') {
+          await waitForEvents([[connection, ['close']]], 'refusal', { timeoutMs: WAIT_LIMIT_MS })
+        }
+        return true
+      },
+      () => true,
+    )
     expect(dropped).toBe(true)
     expect(refused.map(String)).toEqual([stranger.peerId.toString()])
     expect(kept.status).toBe('open')
@@ -83,14 +83,18 @@ describe('createLifeboatNode', () => {
   it('refuses bad options with TRANSPORT_INVALID_OPTION', async () => {
     const ed = await generateKeyPair('Ed25519')
     const secp = await generateKeyPair('secp256k1')
-    await expect(createLifeboatNode({ privateKey: secp })).rejects.toMatchObject({ code: 'TRANSPORT_INVALID_OPTION' })
+    await expect(createLifeboatNode({ privateKey: secp })).rejects.toMatchObject({
+      code: 'TRANSPORT_INVALID_OPTION',
+    })
     await expect(createLifeboatNode({ privateKey: ed, listen: ['not a multiaddr'] })).rejects.toMatchObject({
       code: 'TRANSPORT_INVALID_OPTION',
     })
     await expect(createLifeboatNode({ privateKey: ed, maxConnections: 0 })).rejects.toMatchObject({
       code: 'TRANSPORT_INVALID_OPTION',
     })
-    await expect(createLifeboatNode({ privateKey: ed, encrypter: 'plaintext' as never })).rejects.toMatchObject({
+    await expect(
+      createLifeboatNode({ privateKey: ed, encrypter: 'plaintext' as never }),
+    ).rejects.toMatchObject({
       code: 'TRANSPORT_INVALID_OPTION',
     })
   })
