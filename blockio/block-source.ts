@@ -31,6 +31,10 @@ export interface BlockSource {
    * Resolves to the number of bytes written, which is `count * blockSize` except when the run ends
    * with the volume's short last block. Rejects with a BlockioError on a run outside the volume, a
    * target too small, or an I/O error.
+   *
+   * Where `target` starts matters: on this machine kind reads into a buffer that starts on a 4 KiB
+   * boundary (what `Buffer.allocUnsafe(1 MiB)` returns) measured 5× slower than reads into a window
+   * at a small offset of a larger allocation (notes/MEASURED-FACTS.md "Reading files").
    */
   read(firstBlock: number, count: number, target: Uint8Array): Promise<number>
   /** Releases the file handle; idempotent. */
