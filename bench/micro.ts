@@ -68,7 +68,12 @@ export async function runMicroBenchmarks(log: (line: string) => void = console.l
 
   // A batch of 64 block records as the data protocol carries them: index, digest, flags, payload.
   const packr = new Packr({ useRecords: true })
-  const records = compressedMixed.map((payload, i) => ({ i, h: nativeBlake3(mixed64k[i]!), f: 4, p: payload }))
+  const records = compressedMixed.map((payload, i) => ({
+    i,
+    h: nativeBlake3(mixed64k[i]!),
+    f: 4,
+    p: payload,
+  }))
   const batch = { t: 1, seq: 1, r: [...records, ...records, ...records, ...records] }
   const encoded = packr.pack(batch)
   groups.push({
@@ -86,7 +91,8 @@ export async function runMicroBenchmarks(log: (line: string) => void = console.l
     log(`\n${group}`)
     for (const [name, bytes] of tasks) {
       const task = bench.getTask(name)
-      const medianMs = (task?.result && 'latency' in task.result ? task.result.latency.p50 : undefined) ?? Number.NaN
+      const medianMs =
+        (task?.result && 'latency' in task.result ? task.result.latency.p50 : undefined) ?? Number.NaN
       const mbPerSec = bytes / 1e6 / (medianMs / 1e3)
       results.push({ group, name, bytesPerOp: bytes, medianMs, mbPerSec })
       log(`  ${name.padEnd(44)} ${mbPerSec.toFixed(0).padStart(7)} MB/s`)

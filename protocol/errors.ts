@@ -34,7 +34,12 @@ export class LifeboatError extends Error implements ErrorBody {
   }
 
   toBody(): ErrorBody {
-    return { code: this.code, message: this.message, remediation: this.remediation, retryable: this.retryable }
+    return {
+      code: this.code,
+      message: this.message,
+      remediation: this.remediation,
+      retryable: this.retryable,
+    }
   }
 }
 
