@@ -119,7 +119,8 @@ export class LevelMetadataStore implements MetadataStore {
       createdAt: input.checkTime('now', now),
     }
     return this.#change('creating a tenant', async (db) => {
-      if ((await db.get(layout.tenantKey(id))) !== undefined) throw alreadyExists('tenant', id)
+      if ((await getRecord(db, layout.tenantKey(id), layout.decodeTenant)) !== undefined)
+        throw alreadyExists('tenant', id)
       return { result: record, operations: [put(layout.tenantKey(id), record)] }
     })
   }
@@ -150,8 +151,10 @@ export class LevelMetadataStore implements MetadataStore {
       createdAt: input.checkTime('now', now),
     }
     return this.#change('creating a site', async (db) => {
-      if ((await db.get(layout.tenantKey(tenantId))) === undefined) throw notFound('tenant', tenantId)
-      if ((await db.get(layout.siteKey(tenantId, id))) !== undefined) throw alreadyExists('site', id)
+      if ((await getRecord(db, layout.tenantKey(tenantId), layout.decodeTenant)) === undefined)
+        throw notFound('tenant', tenantId)
+      if ((await getRecord(db, layout.siteKey(tenantId, id), layout.decodeSite)) !== undefined)
+        throw alreadyExists('site', id)
       return { result: record, operations: [put(layout.siteKey(tenantId, id), record)] }
     })
   }
@@ -236,8 +239,9 @@ export class LevelMetadataStore implements MetadataStore {
     input.checkTtl(ttlMs)
     input.checkTime('now', now)
     return this.#change('issuing an enrolment token', async (db) => {
-      if ((await db.get(layout.tenantKey(tenantId))) === undefined) throw notFound('tenant', tenantId)
-      if ((await db.get(layout.siteKey(tenantId, siteId))) === undefined)
+      if ((await getRecord(db, layout.tenantKey(tenantId), layout.decodeTenant)) === undefined)
+        throw notFound('tenant', tenantId)
+      if ((await getRecord(db, layout.siteKey(tenantId, siteId), layout.decodeSite)) === undefined)
         throw notFound('site', siteId, tenantId)
       const token = generateEnrolmentSecret()
       const stored: layout.StoredToken = {
