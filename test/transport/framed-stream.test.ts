@@ -31,7 +31,7 @@ describe('createFramedStream', () => {
     for await (const message of receiver) got.push(message)
     expect(await writing).toBe(true)
     expect(got.map((m) => m.byteLength)).toEqual(sizes)
-    got.forEach((m, i) => expect(Buffer.from(m).equals(messages[i]!)).toBe(true))
+    for (const [i, m] of got.entries()) expect(Buffer.from(m).equals(messages[i]!)).toBe(true)
   })
 
   it('answers request/response with both sides framed', async () => {

@@ -72,7 +72,7 @@ export async function withLimit<T>(promise: Promise<T>, what: string, limitMs = 
 /** Resolves when `node` has no open connection to `peer` any more. */
 export async function disconnected(node: LifeboatNode, peer: PeerId): Promise<void> {
   while (node.getConnections(peer).some((c) => c.status === 'open')) {
-    await waitForEvents([[node as never, ['peer:disconnect', 'connection:close']]], 'disconnect', {
+    await waitForEvents([[node, ['peer:disconnect', 'connection:close']]], 'disconnect', {
       timeoutMs: WAIT_LIMIT_MS,
     })
   }
