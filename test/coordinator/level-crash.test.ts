@@ -14,7 +14,7 @@ import { createLevelStore } from '../../coordinator/store/level-store.js'
 import { MINUTE, peerId, T0 } from './conformance/fixture.js'
 
 /** Kill rounds over one store: bounded, so the test stays a few seconds long. */
-const ROUNDS = 12
+const ROUNDS = 8
 /** Tokens the child redeems per round. */
 const TOKENS_PER_ROUND = 20
 /**
