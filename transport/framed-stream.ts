@@ -5,14 +5,19 @@
  * bytes, before any of the body is buffered.
  *
  * Bounds: a frame larger than `maxMessageBytes` is refused on both sides (TRANSPORT_FRAME_TOO_LARGE;
- * the reader resets the stream, since it cannot skip the body safely). Once the first byte of a
+ * the reader resets the stream, since it cannot find the next frame boundary). Once the first byte of a
  * frame has arrived the rest must keep coming: a peer that sends half a frame and stalls for
  * `idleTimeoutMs` gets its stream reset and the reader TRANSPORT_TIMEOUT. Waiting for the *next*
  * frame has no limit — a control stream may be quiet for hours. A stream that ends inside a frame
  * gives TRANSPORT_FRAME_TRUNCATED.
  */
 import type { Stream } from '@libp2p/interface'
-import { checkIntegerOption, TransportError, TransportErrorCode } from './errors.js'
+import { checkIntegerOption, TransportError, TransportErrorCode, toTransportError } from './errors.js'
+import {
+  DEFAULT_MAX_BUFFERED_WRITE_BYTES,
+  SEND_SLICE_BYTES,
+  STREAM_MAX_WRITE_BUFFER_BYTES,
+} from './limits.js'
 import { abortStream, type CloseOptions, closeStream } from './stream-close.js'
 import {
   createStreamReader,
@@ -40,6 +45,12 @@ export interface FramedStreamInit extends StreamReaderInit {
   idleTimeoutMs?: number
   /** Passed to the writer: wait while this many bytes are queued. Default 4 MiB. */
   maxBufferedWriteBytes?: number
+  /**
+   * Reset the stream when a received frame is oversize or stalls (default true). Pass false to
+   * answer with an error message of your own first: the writable end stays open, and every later
+   * read rethrows the same error because frame boundaries are lost.
+   */
+  resetOnBadFrame?: boolean
 }
 
 export interface FramedStream {
@@ -70,7 +81,30 @@ export function createFramedStream(stream: Stream, init: FramedStreamInit = {}):
     24 * 3600_000,
   )
   const reader = createStreamReader(stream, init)
+  const resetOnBadFrame = init.resetOnBadFrame ?? true
+  let broken: TransportError | undefined
   let writing: Promise<void> = Promise.resolve()
+  let pending = 0
+  const maxBufferedWrite = checkIntegerOption(
+    'maxBufferedWriteBytes',
+    init.maxBufferedWriteBytes ?? DEFAULT_MAX_BUFFERED_WRITE_BYTES,
+    1,
+    STREAM_MAX_WRITE_BUFFER_BYTES - SEND_SLICE_BYTES,
+  )
+
+  const read = async (options: Pick<ReadOptions, 'signal'> = {}): Promise<Uint8Array | undefined> => {
+    if (broken !== undefined) throw broken
+    try {
+      return await readFrame(reader, maxMessageBytes, idleTimeoutMs, options.signal)
+    } catch (err) {
+      const code = (err as TransportError).code
+      if (code === TransportErrorCode.FRAME_TOO_LARGE || code === TransportErrorCode.TIMEOUT) {
+        broken = err as TransportError
+        if (resetOnBadFrame) abortStream(stream, err)
+      }
+      throw err
+    }
+  }
 
   const write = (message: Uint8Array, options: Pick<WriteOptions, 'signal'> = {}): Promise<void> => {
     if (message.byteLength > maxMessageBytes) {
@@ -79,8 +113,18 @@ export function createFramedStream(stream: Stream, init: FramedStreamInit = {}):
     const writeOptions = {
       signal: options.signal,
       idleTimeoutMs,
-      maxBufferedBytes: init.maxBufferedWriteBytes,
+      maxBufferedBytes: maxBufferedWrite,
     }
+    if (pending === 0 && message.byteLength <= COALESCE_MAX_BYTES && canSendNow(stream, maxBufferedWrite)) {
+      // Fast path: nothing queued ahead of us and room in the buffer; no promise chain needed.
+      try {
+        stream.send(frameOf(message))
+        return Promise.resolve()
+      } catch (err) {
+        return Promise.reject(toTransportError(err, 'frame write'))
+      }
+    }
+    pending++
     const next = writing.then(async () => {
       try {
         await writeFrame(stream, message, writeOptions)
@@ -88,6 +132,8 @@ export function createFramedStream(stream: Stream, init: FramedStreamInit = {}):
         // Half a frame may be out: the peer can no longer find frame boundaries.
         if ((err as TransportError).code === TransportErrorCode.TIMEOUT) abortStream(stream, err)
         throw err
+      } finally {
+        pending--
       }
     })
     writing = next.catch(() => undefined)
@@ -96,7 +142,7 @@ export function createFramedStream(stream: Stream, init: FramedStreamInit = {}):
 
   const framed: FramedStream = {
     stream,
-    read: (options = {}) => readFrame(reader, maxMessageBytes, idleTimeoutMs, options.signal),
+    read,
     write,
     async closeWrite(options) {
       await writing
@@ -116,10 +162,7 @@ export function createFramedStream(stream: Stream, init: FramedStreamInit = {}):
 
 async function writeFrame(stream: Stream, message: Uint8Array, options: WriteOptions): Promise<void> {
   if (message.byteLength <= COALESCE_MAX_BYTES) {
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.byteLength)
-    frame.writeUInt32BE(message.byteLength, 0)
-    frame.set(message, FRAME_HEADER_BYTES)
-    await writeToStream(stream, frame, options)
+    await writeToStream(stream, frameOf(message), options)
     return
   }
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
@@ -128,31 +171,51 @@ async function writeFrame(stream: Stream, message: Uint8Array, options: WriteOpt
   await writeToStream(stream, message, options)
 }
 
+function frameOf(message: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.byteLength)
+  frame.writeUInt32BE(message.byteLength, 0)
+  frame.set(message, FRAME_HEADER_BYTES)
+  return frame
+}
+
+function canSendNow(stream: Stream, maxBufferedBytes: number): boolean {
+  return (
+    stream.status === 'open' &&
+    stream.writeStatus === 'writable' &&
+    stream.writeBufferLength < maxBufferedBytes
+  )
+}
+
 async function readFrame(
   reader: StreamReader,
   maxMessageBytes: number,
   idleTimeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<Uint8Array | undefined> {
-  // Between frames the peer may be silent as long as it likes.
-  if (!(await reader.waitForData({ signal }))) return undefined
-  try {
-    const header = await reader.readExactly(FRAME_HEADER_BYTES, { signal, idleTimeoutMs })
+  // Fast path: the whole frame is already queued.
+  let header = reader.tryTake(FRAME_HEADER_BYTES)
+  if (header === undefined) {
+    // Between frames the peer may be silent as long as it likes.
+    if (!(await reader.waitForData({ signal }))) return undefined
+    header = await reader.readExactly(FRAME_HEADER_BYTES, { signal, idleTimeoutMs })
     if (header === undefined) throw truncated(reader.bufferedBytes, FRAME_HEADER_BYTES)
-    const length = Buffer.from(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).readUInt32BE(0)
-    if (length > maxMessageBytes) {
-      const error = tooLarge(`a frame announcing ${length} bytes`, maxMessageBytes, 'receive')
-      abortStream(reader.stream, error)
-      throw error
-    }
-    if (length === 0) return new Uint8Array(0)
-    const body = await reader.readExactly(length, { signal, idleTimeoutMs })
-    if (body === undefined) throw truncated(reader.bufferedBytes, length)
-    return body
+  }
+  const length = Buffer.from(header.buffer, header.byteOffset, FRAME_HEADER_BYTES).readUInt32BE(0)
+  if (length > maxMessageBytes)
+    throw tooLarge(`a frame announcing ${length} bytes`, maxMessageBytes, 'receive')
+  const whole = reader.tryTake(length)
+  if (whole !== undefined) return whole
+  let body: Uint8Array | undefined
+  try {
+    body = await reader.readExactly(length, { signal, idleTimeoutMs })
   } catch (err) {
-    if ((err as TransportError).code === TransportErrorCode.TIMEOUT) abortStream(reader.stream, err)
+    // A caller that gave up mid-frame leaves the frame whole for the next read.
+    if ((err as TransportError).code === TransportErrorCode.ABORTED) reader.unread(header)
     throw err
   }
+  if (body === undefined)
+    throw truncated(reader.bufferedBytes + FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length)
+  return body
 }
 
 function tooLarge(what: string, max: number, direction: 'send' | 'receive'): TransportError {

@@ -19,13 +19,19 @@
  *   microtask. The stream's `maxReadBufferLength` is raised to hold the window still in flight.
  */
 import type { Stream } from '@libp2p/interface'
-import { checkIntegerOption, TransportError, TransportErrorCode, toTransportError } from './errors.js'
+import {
+  abortedError,
+  checkIntegerOption,
+  TransportError,
+  TransportErrorCode,
+  toTransportError,
+} from './errors.js'
 import {
   DEFAULT_READ_HIGH_WATER_BYTES,
   MAX_STREAM_WINDOW_BYTES,
   STREAM_MAX_READ_BUFFER_BYTES,
 } from './limits.js'
-import { type Listenable, waitForEvents } from './stream-events.js'
+import { timeoutError } from './stream-events.js'
 
 export interface StreamReaderInit {
   /** Pause the stream when this many bytes are unread. Default 4 MiB. */
@@ -54,15 +60,17 @@ export class StreamReader {
   private released = false
   private reading = false
   private peak = 0
-  private waiting = false
-  private readonly notifier = new EventTarget()
+  /** Set while a read waits: called on every event that may change what it waits for. */
+  private wake: (() => void) | undefined
   private readonly onMessage = (event: Event): void =>
     this.receive((event as unknown as { data: MessageData }).data)
   private readonly onClose = (event: Event): void => {
     const error = (event as { error?: unknown }).error
     if (error !== undefined && this.failure === undefined)
       this.failure = toTransportError(error, 'stream read')
+    this.wake?.()
   }
+  private readonly onEnd = (): void => this.wake?.()
 
   constructor(stream: Stream, init: StreamReaderInit = {}) {
     this.stream = stream
@@ -81,6 +89,8 @@ export class StreamReader {
     // Adding a 'message' listener makes libp2p deliver what it buffered before, in a microtask.
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', this.onClose)
+    stream.addEventListener('end', this.onEnd)
+    stream.addEventListener('remoteCloseWrite', this.onEnd)
     if (stream.readStatus === 'paused') this.resumeStream()
   }
 
@@ -153,6 +163,23 @@ export class StreamReader {
   }
 
   /**
+   * Exactly `length` bytes if that many are queued now, else undefined; never waits. The fast path
+   * of message readers: most small frames arrive whole.
+   */
+  tryTake(length: number): Uint8Array | undefined {
+    if (this.reading || this.released || this.queued < length) return undefined
+    return length === 0 ? new Uint8Array(0) : this.take(length)
+  }
+
+  /** Puts `chunk` back in front of the unread bytes: the next read starts with it. */
+  unread(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    if (this.head > 0) this.chunks[--this.head] = chunk
+    else this.chunks.unshift(chunk)
+    this.queued += chunk.byteLength
+  }
+
+  /**
    * Stops listening and hands unread bytes back to the stream (`unshift`), so another consumer
    * starts exactly where this one stopped. Idempotent.
    */
@@ -161,6 +188,8 @@ export class StreamReader {
     this.released = true
     this.stream.removeEventListener('message', this.onMessage)
     this.stream.removeEventListener('close', this.onClose)
+    this.stream.removeEventListener('end', this.onEnd)
+    this.stream.removeEventListener('remoteCloseWrite', this.onEnd)
     const rest = this.queued > 0 ? this.take(this.queued) : undefined
     if (
       rest !== undefined &&
@@ -177,7 +206,7 @@ export class StreamReader {
     const held = this.queued + this.stream.readBufferLength
     if (held > this.peak) this.peak = held
     this.maybePause()
-    if (this.waiting) this.notifier.dispatchEvent(new Event('data'))
+    this.wake?.()
   }
 
   private push(chunk: Uint8Array): void {
@@ -256,22 +285,28 @@ export class StreamReader {
     )
   }
 
-  private async waitForBytes(options: ReadOptions): Promise<void> {
-    // Any of these events can change what the queue or sourceDone() say; the caller's loop
-    // re-checks. 'data' comes from receive(), only while a read waits.
-    this.waiting = true
-    try {
-      await waitForEvents(
-        [
-          [this.notifier, ['data']],
-          [this.stream as unknown as Listenable, ['end', 'remoteCloseWrite', 'close']],
-        ],
-        'stream read',
-        { signal: options.signal, timeoutMs: options.idleTimeoutMs },
-      )
-    } finally {
-      this.waiting = false
-    }
+  /**
+   * Resolves on the next event that can change what the queue or sourceDone() say (bytes, end,
+   * close); the caller's loop re-checks. Listeners are permanent, so a wait costs one promise.
+   */
+  private waitForBytes(options: ReadOptions): Promise<void> {
+    const { signal, idleTimeoutMs } = options
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal, 'stream read'))
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const settle = (error?: TransportError): void => {
+        this.wake = undefined
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+      const onAbort = (): void => settle(abortedError(signal!, 'stream read'))
+      this.wake = () => settle()
+      signal?.addEventListener('abort', onAbort)
+      if (idleTimeoutMs !== undefined)
+        timer = setTimeout(() => settle(timeoutError('stream read', idleTimeoutMs)), idleTimeoutMs)
+    })
   }
 
   private async exclusive<T>(body: () => Promise<T>): Promise<T> {

@@ -92,6 +92,33 @@ describe('createFramedStream', () => {
     })
   })
 
+  it('can leave the stream open after a bad frame so the receiver answers with its own error', async () => {
+    const { outbound, inbound } = await pair()
+    const receiver = createFramedStream(inbound, { maxMessageBytes: 1024, resetOnBadFrame: false })
+    await writeToStream(outbound, header(4096))
+    await expect(withLimit(receiver.read(), 'read')).rejects.toMatchObject({ code: 'TRANSPORT_FRAME_TOO_LARGE' })
+    // Frame boundaries are lost: later reads fail the same way.
+    await expect(receiver.read()).rejects.toMatchObject({ code: 'TRANSPORT_FRAME_TOO_LARGE' })
+    await receiver.write(Buffer.from('error: frame too large'))
+    await receiver.closeWrite()
+    const sender = createFramedStream(outbound)
+    expect(Buffer.from((await withLimit(sender.read(), 'error frame'))!).toString()).toBe('error: frame too large')
+  })
+
+  it('keeps a frame whole when the caller aborts a read half way through it', async () => {
+    const { outbound, inbound } = await pair()
+    const receiver = createFramedStream(inbound)
+    const body = patternBytes(1000, 4)
+    await writeToStream(outbound, Buffer.concat([header(1000), body.subarray(0, 400)]))
+    const controller = new AbortController()
+    const reading = receiver.read({ signal: controller.signal })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    controller.abort()
+    await expect(reading).rejects.toMatchObject({ code: 'TRANSPORT_ABORTED' })
+    await writeToStream(outbound, body.subarray(400))
+    expect(Buffer.from((await withLimit(receiver.read(), 'read'))!).equals(body)).toBe(true)
+  })
+
   it('refuses to send an oversize message and keeps the stream usable', async () => {
     const { outbound, inbound } = await pair()
     const sender = createFramedStream(outbound, { maxMessageBytes: 1024 })

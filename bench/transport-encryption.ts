@@ -1,0 +1,434 @@
+/**
+ * Bulk throughput and small-message rate of the links, to choose the encrypter (docs/TRANSPORT.md).
+ *
+ * A *trial* moves `bytes` from this process to a *receiver*: a child process started for the trial
+ * (so sender and receiver each have their own event loop and core, as in production), in 1 MiB
+ * chunks. *Configs*: a raw TCP socket (the ceiling), and libp2p + Yamux with Noise or TLS carrying
+ * one stream, or four streams on one connection. Trials are interleaved (raw, noise, tls, raw, …) so
+ * a noisy neighbour hurts every config alike; the table shows the median MB/s (1 MB = 1e6 bytes),
+ * the median of the per-round ratios to raw TCP, and the receiver's peak RSS. The *RPC* part counts
+ * small request/response messages per second over one stream, one at a time and 32 in flight.
+ *
+ * Run: `npm run build && node dist/bench/transport-encryption.js --bytes=1GiB --runs=5`
+ * (`--bytes=256MiB --runs=3` for a quick look). Also callable as `runTransportBench(options)`.
+ */
+import '../protocol/promise-with-resolvers.js'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type Socket, connect as tcpConnect } from 'node:net'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Stream } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createFramedStream } from '../transport/framed-stream.js'
+import { createLifeboatNode, type EncrypterName, type LifeboatNode } from '../transport/node.js'
+import { closeStream } from '../transport/stream-close.js'
+import { createStreamReader, readToEnd } from '../transport/stream-reader.js'
+import { writeToStream } from '../transport/stream-writer.js'
+
+const BULK_PROTOCOL = '/lifeboat/bench/bulk/1.0.0'
+const ECHO_PROTOCOL = '/lifeboat/bench/echo/1.0.0'
+const MiB = 1024 * 1024
+const DEFAULT_BYTES = 1024 * MiB
+const DEFAULT_RUNS = 3
+const CHUNK_BYTES = MiB
+const RPC_MESSAGE_BYTES = 64
+const DEFAULT_RPC_MESSAGES = 3000
+const RPC_IN_FLIGHT = 32
+
+type Link = 'raw' | EncrypterName
+interface BulkConfig {
+  name: string
+  link: Link
+  streams: number
+}
+const BULK_CONFIGS: BulkConfig[] = [
+  { name: 'raw TCP socket', link: 'raw', streams: 1 },
+  { name: 'Noise + Yamux, 1 stream', link: 'noise', streams: 1 },
+  { name: 'TLS + Yamux, 1 stream', link: 'tls', streams: 1 },
+  { name: 'Noise + Yamux, 4 streams', link: 'noise', streams: 4 },
+  { name: 'TLS + Yamux, 4 streams', link: 'tls', streams: 4 },
+]
+
+export interface TransportBenchOptions {
+  /** Bytes per bulk trial. Default 1 GiB. */
+  bytes?: number
+  /** Rounds of interleaved trials; medians are taken over them. Default 3. */
+  runs?: number
+  /** Requests per RPC trial. Default 3,000. */
+  rpcMessages?: number
+  log?: (line: string) => void
+}
+
+export interface BulkResult {
+  config: string
+  mbPerSec: number[]
+  medianMbPerSec: number
+  /** Median over rounds of (this config's MB/s ÷ raw TCP's MB/s in the same round). */
+  medianRatioToRaw: number
+  peakReceiverRssMiB: number
+}
+
+export interface RpcResult {
+  link: Link
+  sequentialPerSec: number
+  inFlightPerSec: number
+}
+
+export interface TransportBenchResult {
+  bytes: number
+  runs: number
+  bulk: BulkResult[]
+  rpc: RpcResult[]
+}
+
+export async function runTransportBench(options: TransportBenchOptions = {}): Promise<TransportBenchResult> {
+  const bytes = options.bytes ?? DEFAULT_BYTES
+  const runs = options.runs ?? DEFAULT_RUNS
+  const rpcMessages = options.rpcMessages ?? DEFAULT_RPC_MESSAGES
+  const log = options.log ?? console.log
+  if (bytes < CHUNK_BYTES * 4 || bytes % (CHUNK_BYTES * 4) !== 0)
+    throw new Error('bytes must be a multiple of 4 MiB')
+  const chunk = randomBytes(CHUNK_BYTES)
+  const samples = new Map<string, Array<{ mbPerSec: number; rssMiB: number }>>()
+  const ratios = new Map<string, number[]>()
+
+  for (let round = 1; round <= runs; round++) {
+    let raw = 0
+    for (const config of BULK_CONFIGS) {
+      const { seconds, rssMiB } = await bulkTrial(config, bytes, chunk)
+      const mbPerSec = bytes / seconds / 1e6
+      if (config.link === 'raw') raw = mbPerSec
+      samples.set(config.name, [...(samples.get(config.name) ?? []), { mbPerSec, rssMiB }])
+      ratios.set(config.name, [...(ratios.get(config.name) ?? []), mbPerSec / raw])
+      log(
+        `round ${round}/${runs}  ${config.name.padEnd(26)} ${mbPerSec.toFixed(0).padStart(6)} MB/s  rss ${rssMiB} MiB`,
+      )
+    }
+  }
+  const bulk = BULK_CONFIGS.map((config) => {
+    const list = samples.get(config.name)!
+    return {
+      config: config.name,
+      mbPerSec: list.map((s) => Math.round(s.mbPerSec)),
+      medianMbPerSec: Math.round(median(list.map((s) => s.mbPerSec))),
+      medianRatioToRaw: Math.round(median(ratios.get(config.name)!) * 100) / 100,
+      peakReceiverRssMiB: Math.max(...list.map((s) => s.rssMiB)),
+    }
+  })
+
+  const rpc: RpcResult[] = []
+  for (const link of ['raw', 'noise', 'tls'] as const) {
+    const trials = []
+    for (let round = 0; round < runs; round++) trials.push(await rpcTrial(link, rpcMessages))
+    rpc.push({
+      link,
+      sequentialPerSec: Math.round(median(trials.map((t) => t.sequentialPerSec))),
+      inFlightPerSec: Math.round(median(trials.map((t) => t.inFlightPerSec))),
+    })
+  }
+  printTables(log, bytes, runs, bulk, rpc)
+  return { bytes, runs, bulk, rpc }
+}
+
+function printTables(
+  log: (line: string) => void,
+  bytes: number,
+  runs: number,
+  bulk: BulkResult[],
+  rpc: RpcResult[],
+) {
+  log('')
+  log(
+    `Bulk: ${bytes / MiB} MiB per trial in 1 MiB chunks, ${runs} interleaved rounds, receiver in a child process`,
+  )
+  log('| config | median MB/s | ratio to raw TCP | receiver peak RSS | runs (MB/s) |')
+  log('|---|---|---|---|---|')
+  for (const r of bulk) {
+    log(
+      `| ${r.config} | ${r.medianMbPerSec} | ${r.medianRatioToRaw.toFixed(2)}× | ${r.peakReceiverRssMiB} MiB | ${r.mbPerSec.join(', ')} |`,
+    )
+  }
+  log('')
+  log(`Request/response, ${RPC_MESSAGE_BYTES}-byte messages, u32 length-prefixed, one stream (medians)`)
+  log(`| link | sequential msg/s | ${RPC_IN_FLIGHT} in flight msg/s |`)
+  log('|---|---|---|')
+  for (const r of rpc) log(`| ${r.link} | ${r.sequentialPerSec} | ${r.inFlightPerSec} |`)
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+// ---- the parent (sender) side ------------------------------------------------------------
+
+interface Receiver {
+  child: ChildProcess
+  address: string
+  lines: AsyncIterator<string>
+}
+
+async function startReceiver(link: Link): Promise<Receiver> {
+  const script = fileURLToPath(import.meta.url)
+  const child = spawn(process.execPath, [script, '--receiver', link], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  const first = await lines.next()
+  if (first.done === true) throw new Error(`the ${link} receiver exited before listening`)
+  return { child, address: (JSON.parse(first.value) as { address: string }).address, lines }
+}
+
+async function stopReceiver(receiver: Receiver): Promise<void> {
+  if (receiver.child.exitCode === null) {
+    receiver.child.kill('SIGTERM')
+    await once(receiver.child, 'exit')
+  }
+}
+
+async function senderNode(link: EncrypterName): Promise<LifeboatNode> {
+  return createLifeboatNode({ privateKey: await generateKeyPair('Ed25519'), encrypter: link })
+}
+
+async function bulkTrial(
+  config: BulkConfig,
+  bytes: number,
+  chunk: Buffer,
+): Promise<{ seconds: number; rssMiB: number }> {
+  const receiver = await startReceiver(config.link)
+  try {
+    let seconds: number
+    let acks: Array<{ bytes: number; rssKiB: number }>
+    if (config.link === 'raw') {
+      const socket = tcpConnect(Number(receiver.address.split(':')[1]), '127.0.0.1')
+      await once(socket, 'connect')
+      const started = process.hrtime.bigint()
+      const ack = readSocketToEnd(socket)
+      for (let sent = 0; sent < bytes; sent += chunk.byteLength) {
+        if (!socket.write(chunk)) await once(socket, 'drain')
+      }
+      socket.end()
+      acks = [JSON.parse((await ack).toString())]
+      seconds = Number(process.hrtime.bigint() - started) / 1e9
+    } else {
+      const node = await senderNode(config.link)
+      try {
+        const connection = await node.dial(multiaddr(receiver.address))
+        const streams = await Promise.all(
+          Array.from({ length: config.streams }, () => connection.newStream(BULK_PROTOCOL)),
+        )
+        const perStream = bytes / config.streams
+        const started = process.hrtime.bigint()
+        acks = await Promise.all(streams.map((stream) => sendBulk(stream, perStream, chunk)))
+        seconds = Number(process.hrtime.bigint() - started) / 1e9
+      } finally {
+        await node.stop()
+      }
+    }
+    const received = acks.reduce((n, a) => n + a.bytes, 0)
+    if (received !== bytes) throw new Error(`${config.name}: receiver got ${received} of ${bytes} bytes`)
+    return { seconds, rssMiB: Math.round(Math.max(...acks.map((a) => a.rssKiB)) / 1024) }
+  } finally {
+    await stopReceiver(receiver)
+  }
+}
+
+async function sendBulk(
+  stream: Stream,
+  bytes: number,
+  chunk: Buffer,
+): Promise<{ bytes: number; rssKiB: number }> {
+  const ack = readToEnd(stream)
+  for (let sent = 0; sent < bytes; sent += chunk.byteLength) await writeToStream(stream, chunk)
+  await closeStream(stream)
+  return JSON.parse(Buffer.from(await ack).toString())
+}
+
+async function readSocketToEnd(socket: Socket): Promise<Buffer> {
+  const parts: Buffer[] = []
+  socket.on('data', (part: Buffer) => parts.push(part))
+  await once(socket, 'end')
+  return Buffer.concat(parts)
+}
+
+async function rpcTrial(
+  link: Link,
+  messages: number,
+): Promise<{ sequentialPerSec: number; inFlightPerSec: number }> {
+  const receiver = await startReceiver(link)
+  let node: LifeboatNode | undefined
+  try {
+    let channel: { write(m: Uint8Array): Promise<void>; read(): Promise<Uint8Array | undefined> }
+    if (link === 'raw') {
+      const socket = tcpConnect(Number(receiver.address.split(':')[1]), '127.0.0.1')
+      socket.setNoDelay(true)
+      await once(socket, 'connect')
+      channel = rawFramedSocket(socket)
+    } else {
+      node = await senderNode(link)
+      const connection = await node.dial(multiaddr(receiver.address))
+      channel = createFramedStream(await connection.newStream(ECHO_PROTOCOL))
+    }
+    const request = randomBytes(RPC_MESSAGE_BYTES)
+    let started = process.hrtime.bigint()
+    for (let i = 0; i < messages; i++) {
+      await channel.write(request)
+      if ((await channel.read()) === undefined) throw new Error('echo ended early')
+    }
+    const sequentialPerSec = messages / (Number(process.hrtime.bigint() - started) / 1e9)
+    started = process.hrtime.bigint()
+    let answered = 0
+    let onAnswer: (() => void) | undefined
+    const reading = (async () => {
+      for (let i = 0; i < messages; i++) {
+        if ((await channel.read()) === undefined) throw new Error('echo ended early')
+        answered++
+        onAnswer?.()
+      }
+    })()
+    for (let sent = 0; sent < messages; sent++) {
+      // Keep RPC_IN_FLIGHT requests outstanding: wait for an answer when the window is full.
+      while (sent - answered >= RPC_IN_FLIGHT) {
+        await new Promise<void>((resolve) => {
+          onAnswer = resolve
+        })
+      }
+      await channel.write(request)
+    }
+    await reading
+    const inFlightPerSec = messages / (Number(process.hrtime.bigint() - started) / 1e9)
+    return { sequentialPerSec, inFlightPerSec }
+  } finally {
+    await node?.stop()
+    await stopReceiver(receiver)
+  }
+}
+
+/** The same u32 big-endian framing as transport/framed-stream.ts, on a bare socket. */
+function rawFramedSocket(socket: Socket) {
+  let buffered: Buffer = Buffer.alloc(0)
+  const frames: Buffer[] = []
+  let waiter: (() => void) | undefined
+  socket.on('data', (part: Buffer) => {
+    buffered = buffered.length === 0 ? part : Buffer.concat([buffered, part])
+    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+      const length = buffered.readUInt32BE(0)
+      frames.push(buffered.subarray(4, 4 + length))
+      buffered = buffered.subarray(4 + length)
+    }
+    waiter?.()
+  })
+  return {
+    async write(message: Uint8Array): Promise<void> {
+      const frame = Buffer.allocUnsafe(4 + message.byteLength)
+      frame.writeUInt32BE(message.byteLength, 0)
+      frame.set(message, 4)
+      if (!socket.write(frame)) await once(socket, 'drain')
+    },
+    async read(): Promise<Uint8Array | undefined> {
+      while (frames.length === 0) {
+        if (socket.readableEnded) return undefined
+        await new Promise<void>((resolve) => {
+          waiter = resolve
+        })
+        waiter = undefined
+      }
+      return frames.shift()
+    },
+  }
+}
+
+// ---- the child (receiver) side -----------------------------------------------------------
+
+async function runReceiver(link: Link): Promise<void> {
+  const report = (): string => JSON.stringify({ rssKiB: process.resourceUsage().maxRSS })
+  if (link === 'raw') {
+    const server = createServer((socket) => {
+      socket.setNoDelay(true)
+      let total = 0
+      let framed: ReturnType<typeof rawFramedSocket> | undefined
+      socket.once('data', (first: Buffer) => {
+        // A bulk sender streams at once; an RPC client starts with a 4-byte length of 64.
+        const isRpc = first.length >= 4 && first.readUInt32BE(0) === RPC_MESSAGE_BYTES
+        if (isRpc) {
+          framed = rawFramedSocket(socket)
+          socket.emit('data', first)
+          void (async () => {
+            for (let m = await framed.read(); m !== undefined; m = await framed.read()) await framed.write(m)
+          })()
+          return
+        }
+        total += first.length
+        socket.on('data', (part: Buffer) => {
+          total += part.length
+        })
+        socket.on('end', () =>
+          socket.end(JSON.stringify({ bytes: total, rssKiB: process.resourceUsage().maxRSS })),
+        )
+      })
+    })
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      process.stdout.write(`${JSON.stringify({ address: `127.0.0.1:${port}` })}\n`)
+    })
+  } else {
+    const node = await createLifeboatNode({
+      privateKey: await generateKeyPair('Ed25519'),
+      encrypter: link,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+    })
+    await node.handle(
+      BULK_PROTOCOL,
+      async (stream) => {
+        const reader = createStreamReader(stream)
+        let total = 0
+        for await (const part of reader) total += part.byteLength
+        await writeToStream(stream, Buffer.from(JSON.stringify({ bytes: total, ...JSON.parse(report()) })))
+        await closeStream(stream)
+      },
+      { maxInboundStreams: 8 },
+    )
+    await node.handle(ECHO_PROTOCOL, async (stream) => {
+      const framed = createFramedStream(stream)
+      for await (const message of framed) await framed.write(message)
+      await framed.closeWrite()
+    })
+    process.stdout.write(`${JSON.stringify({ address: node.getMultiaddrs()[0]!.toString() })}\n`)
+  }
+  process.once('SIGTERM', () => process.exit(0))
+}
+
+// ---- command line -------------------------------------------------------------------------
+
+function parseSize(text: string): number {
+  const match = /^(\d+)\s*(GiB|MiB|KiB)?$/i.exec(text.trim())
+  if (match === null) throw new Error(`not a size: ${text} (use e.g. 1GiB, 256MiB)`)
+  const unit = (match[2] ?? '').toLowerCase()
+  const scale = unit === 'gib' ? 1024 * MiB : unit === 'mib' ? MiB : unit === 'kib' ? 1024 : 1
+  return Number(match[1]) * scale
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--receiver') return runReceiver(argv[1] as Link)
+  const options: TransportBenchOptions = {}
+  for (const arg of argv) {
+    const [key, value = ''] = arg.replace(/^--/, '').split('=')
+    if (key === 'bytes') options.bytes = parseSize(value)
+    else if (key === 'runs') options.runs = Number(value)
+    else if (key === 'rpc-messages') options.rpcMessages = Number(value)
+    else throw new Error(`unknown option ${arg}; use --bytes=1GiB --runs=3 --rpc-messages=3000`)
+  }
+  console.log(`node ${process.version}, command: node ${process.argv.slice(1).join(' ')}`)
+  await runTransportBench(options)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  })
+}
