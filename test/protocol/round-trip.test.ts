@@ -11,8 +11,8 @@ import {
   encodeDataFrame,
   encodeDataMessage,
   FRAME_HEADER_SIZE,
-  MessageType,
   type MessageCodec,
+  MessageType,
 } from '../../protocol/index.js'
 import { examples } from './message-examples.js'
 
@@ -51,7 +51,14 @@ describe('every message survives encode → decode unchanged', () => {
   })
 
   it('leaves out optional fields set to undefined instead of sending them', () => {
-    const ack = { t: MessageType.JOB_ACK, rid: 1, jobId: 'j', leaseId: 'l', accepted: true, reason: undefined }
+    const ack = {
+      t: MessageType.JOB_ACK,
+      rid: 1,
+      jobId: 'j',
+      leaseId: 'l',
+      accepted: true,
+      reason: undefined,
+    }
     const decoded = decodeControlMessage(encodeControlMessage(ack as ControlMessage))
     expect(Object.keys(decoded)).not.toContain('reason')
   })
