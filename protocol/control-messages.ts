@@ -144,7 +144,7 @@ export const ProgressSchema = Message(MessageType.PROGRESS, {
 })
 export type Progress = Static<typeof ProgressSchema>
 
-export const ResultSchema = Message(MessageType.RESULT, {
+export const JobResultSchema = Message(MessageType.RESULT, {
   seq: Seq,
   at: Timestamp,
   jobId: Id,
@@ -153,7 +153,7 @@ export const ResultSchema = Message(MessageType.RESULT, {
   error: Type.Optional(ErrorBodySchema),
   summary: Type.Optional(ScalarMap),
 })
-export type Result = Static<typeof ResultSchema>
+export type JobResult = Static<typeof JobResultSchema>
 
 export const LogLevel = Type.Union([
   Type.Literal('debug'),
@@ -185,7 +185,7 @@ export const JobHandbackSchema = Message(MessageType.JOB_HANDBACK, {
 })
 export type JobHandback = Static<typeof JobHandbackSchema>
 
-export type StatusUpdate = Progress | Result | LogEntry | JobHandback
+export type StatusUpdate = Progress | JobResult | LogEntry | JobHandback
 
 export const StatusReplaySchema = Message(MessageType.STATUS_REPLAY, {
   rid: Rid,
@@ -260,8 +260,8 @@ const statusSpecs: MessageSpec<StatusUpdate>[] = [
   { t: MessageType.PROGRESS, schema: ProgressSchema, refine: (m) => refineProgress(m as Progress) },
   {
     t: MessageType.RESULT,
-    schema: ResultSchema,
-    refine: (m) => presentIffFalse((m as Result).ok, (m as Result).error, 'error', 'ok'),
+    schema: JobResultSchema,
+    refine: (m) => presentIffFalse((m as JobResult).ok, (m as JobResult).error, 'error', 'ok'),
   },
   { t: MessageType.LOG_ENTRY, schema: LogEntrySchema },
   { t: MessageType.JOB_HANDBACK, schema: JobHandbackSchema },

@@ -14,7 +14,10 @@ const loose = new Packr({ useRecords: false, moreTypes: true })
 const bytes = (...values: number[]) => new Uint8Array(values)
 const fixstr = (s: string) => [0xa0 | s.length, ...Buffer.from(s)]
 
-function decodeError(body: Uint8Array, decode = decodeControlMessage): ProtocolError {
+function decodeError(
+  body: Uint8Array,
+  decode: (body: Uint8Array) => unknown = decodeControlMessage,
+): ProtocolError {
   try {
     decode(body)
   } catch (error) {

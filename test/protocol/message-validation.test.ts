@@ -207,7 +207,7 @@ describe('wrong field types and bounds are PROTOCOL_INVALID_MESSAGE with the fie
     expectInvalid('open-volume', (m) => (m.blockSize = 2048), '/blockSize')
     expectInvalid(
       'open-volume',
-      (m) => ((m.blockSize = 12_288), (m.blockCount = 2)),
+      (m) => Object.assign(m, { blockSize: 12_288, blockCount: 2 }),
       '/blockSize',
       /power of two/,
     )
