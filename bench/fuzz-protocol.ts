@@ -394,7 +394,10 @@ export function runProtocolFuzz(options: FuzzOptions): FuzzReport {
 /** The golden fixtures of every protocol version, as the corpus. */
 export function loadFixtureCorpus(root: string): CorpusEntry[] {
   const corpus: CorpusEntry[] = []
-  for (const version of readdirSync(root)) {
+  const versions = readdirSync(root, { withFileTypes: true }).filter(
+    (e) => e.isDirectory() && /^v\d+$/.test(e.name),
+  )
+  for (const { name: version } of versions) {
     for (const file of readdirSync(join(root, version)).filter((f) => f.endsWith('.bin'))) {
       corpus.push({
         name: `${version}/${file}`,
