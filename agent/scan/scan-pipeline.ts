@@ -295,24 +295,29 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       return await pool.run(task, { transferList: [buffer] })
     } catch (cause) {
       if (this.failure !== undefined) throw this.failure
-      const first = batch.runs[0]!.first
-      throw new ScanError(
-        ScanErrorCode.WORKER_FAILED,
-        `a scan worker failed on the batch from block ${first} of ${source.name}: ${describeCause(cause)}`,
-        {
-          remediation: 'Retry the scan; if it fails again, check memory limits and report it with this log.',
-          retryable: true,
-          cause,
-        },
+      throw this.workerError(
+        `a worker failed on the batch from block ${batch.runs[0]!.first} of ${source.name}`,
+        cause,
       )
     }
+  }
+
+  private workerError(what: string, cause: unknown): ScanError {
+    return new ScanError(ScanErrorCode.WORKER_FAILED, `${what}: ${describeCause(cause)}`, {
+      remediation: 'Retry the scan; if it fails again, check memory limits and report it with this log.',
+      retryable: true,
+      cause,
+    })
   }
 
   private startPool(): ScanWorkerPool {
     if (this.pool !== undefined) return this.pool
     const { workers, hashImplementation } = this.settings
     try {
-      this.pool = this.createPool(defaultScanPoolOptions(workers, { hashImplementation }))
+      const options = defaultScanPoolOptions(workers, { hashImplementation }, (cause) =>
+        this.fail(this.workerError(`a worker thread scanning ${this.source.name} failed`, cause)),
+      )
+      this.pool = this.createPool(options)
     } catch (cause) {
       throw new ScanError(
         ScanErrorCode.WORKER_FAILED,

@@ -19,14 +19,23 @@ export interface ScanPoolOptions {
   filename: string
   threads: number
   workerData: ScanWorkerData
+  /**
+   * Called when a thread fails while no task of it is running (e.g. a spare thread that cannot load
+   * the worker module). Such an error belongs to no task; left unheard it would end the process.
+   */
+  onError: (error: unknown) => void
 }
 
 export interface ScanComponents {
   createPool?: (options: ScanPoolOptions) => ScanWorkerPool
 }
 
-export function defaultScanPoolOptions(threads: number, workerData: ScanWorkerData): ScanPoolOptions {
-  return { filename: scanWorkerUrl().href, threads, workerData }
+export function defaultScanPoolOptions(
+  threads: number,
+  workerData: ScanWorkerData,
+  onError: (error: unknown) => void,
+): ScanPoolOptions {
+  return { filename: scanWorkerUrl().href, threads, workerData, onError }
 }
 
 export function createPiscinaPool(options: ScanPoolOptions): ScanWorkerPool {
@@ -41,6 +50,7 @@ export function createPiscinaPool(options: ScanPoolOptions): ScanWorkerPool {
     atomics: 'disabled',
     workerData: options.workerData,
   })
+  pool.on('error', options.onError)
   return {
     run: (task, runOptions) => pool.run(task, runOptions),
     destroy: () => pool.destroy(),

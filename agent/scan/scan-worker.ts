@@ -24,6 +24,7 @@ import {
   type ScanTaskResult,
   type ScanWorkerData,
 } from './scan-messages.js'
+import { YoungGarbage } from './young-garbage.js'
 
 const settings = workerData as ScanWorkerData | undefined
 const implementation = await loadBlake3(settings?.hashImplementation ?? 'auto')
@@ -56,6 +57,7 @@ function zeroDigest(length: number): Uint8Array {
 let digestScratch = new Uint8Array(0)
 let flagScratch = new Uint8Array(0)
 const payloads: Array<Buffer | undefined> = []
+const garbage = new YoungGarbage()
 
 function ensureScratch(blockCount: number): void {
   if (flagScratch.length < blockCount) {
@@ -77,6 +79,7 @@ export default function scanBatch(task: ScanTask): unknown {
   if (zeroBlock.length < blockSize) zeroBlock = Buffer.alloc(blockSize)
   ensureScratch(blockCount)
   let payloadBytes = 0
+  let lz4Bytes = 0
 
   for (let k = 0; k < blockCount; k++) {
     const start = layout.dataOffset + k * blockSize
@@ -115,6 +118,7 @@ export default function scanBatch(task: ScanTask): unknown {
       if (compress && (flags & BlockFlag.ZERO) === 0) {
         const block = bytes.subarray(start, end)
         payload = compressSync!(block)
+        lz4Bytes += payload.length
         if (payload.length >= length) {
           payload = block
           flags |= BlockFlag.RAW
@@ -144,8 +148,10 @@ export default function scanBatch(task: ScanTask): unknown {
     }
   }
   offsets[blockCount] = at
+  const collected = garbage.dropped(lz4Bytes)
 
   const result: ScanTaskResult = { input, output, blockCount, implementation: implementation.name }
   // One movable carrying both buffers: piscina concatenates `[transferableSymbol]` into the transfer list.
-  return move({ [transferableSymbol]: [input, output], [valueSymbol]: result })
+  const answer = move({ [transferableSymbol]: [input, output], [valueSymbol]: result })
+  return collected === undefined ? answer : collected.then(() => answer)
 }

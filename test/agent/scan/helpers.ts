@@ -210,6 +210,7 @@ export function trackedPools(workerFile?: string): TrackedPools {
       atomics: 'disabled',
       workerData: options.workerData,
     })
+    piscina.on('error', options.onError)
     const entry = { piscina, destroyed: false }
     pools.push(entry)
     return {

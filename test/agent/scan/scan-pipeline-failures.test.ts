@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runScan, scanVolume } from '../../../agent/scan/scan-pipeline.js'
+import type { ScanPoolOptions, ScanWorkerPool } from '../../../agent/scan/scan-worker-pool.js'
 import { BlockioError, BlockioErrorCode } from '../../../blockio/errors.js'
 import { MemoryBlockSource } from '../../../blockio/memory-block-source.js'
 import { collect, makeImage, tempDir, trackedPools, WatchedSource } from './helpers.js'
@@ -84,6 +85,24 @@ describe('scan pipeline failures', () => {
       await expect(failure).rejects.toThrow(message)
       expect(pools.pools[0]!.destroyed).toBe(true)
     }
+  })
+
+  it('a thread failing outside any task (a pool error event) fails the scan', async () => {
+    let destroyed = false
+    const createPool = (options: ScanPoolOptions): ScanWorkerPool => {
+      setTimeout(() => options.onError(new Error('spare thread lost')), 10)
+      return {
+        run: () => new Promise<never>(() => {}),
+        destroy: async () => {
+          destroyed = true
+        },
+      }
+    }
+    await expect(runScan(new MemoryBlockSource(image, BS), {}, { createPool })).rejects.toMatchObject({
+      code: 'SCAN_WORKER_FAILED',
+      message: expect.stringMatching(/worker thread scanning memory failed: spare thread lost/),
+    })
+    expect(destroyed).toBe(true)
   })
 
   it('a pool that cannot be created rejects with SCAN_WORKER_FAILED', async () => {

@@ -17,7 +17,11 @@ export interface PreviousEntry {
 }
 
 export function workerPool(hashImplementation: 'auto' | 'native' | 'wasm' = 'auto'): ScanWorkerPool {
-  return createPiscinaPool(defaultScanPoolOptions(1, { hashImplementation }))
+  return createPiscinaPool(
+    defaultScanPoolOptions(1, { hashImplementation }, (error) => {
+      throw error
+    }),
+  )
 }
 
 /** `blocks` must all be `blockSize` long except the last; `previous[k]` null = no previous entry. */
