@@ -47,3 +47,38 @@ export function describeCause(cause: unknown): string {
   if (cause instanceof Error) return cause.message
   return String(cause)
 }
+
+export function sourceReadError(
+  source: string,
+  first: number,
+  count: number,
+  problem: string,
+  cause?: unknown,
+) {
+  return new ScanError(
+    ScanErrorCode.SOURCE_READ_FAILED,
+    `reading blocks ${first}–${first + count - 1} of ${source} failed: ${problem}`,
+    {
+      remediation: 'Check that the volume is readable and did not change size during the scan, then retry.',
+      retryable: isCodedError(cause) ? (cause as { retryable?: unknown }).retryable === true : true,
+      cause,
+    },
+  )
+}
+
+/** `what` says which worker failed and where; the cause's message follows. */
+export function workerError(what: string, cause: unknown): ScanError {
+  return new ScanError(ScanErrorCode.WORKER_FAILED, `${what}: ${describeCause(cause)}`, {
+    remediation: 'Retry the scan; if it fails again, check memory limits and report it with this log.',
+    retryable: true,
+    cause,
+  })
+}
+
+export function abortedError(message: string, cause?: unknown): ScanError {
+  return new ScanError(ScanErrorCode.ABORTED, message, {
+    remediation: 'Run the scan again when it is wanted; nothing was committed by the stopped scan.',
+    retryable: true,
+    cause,
+  })
+}

@@ -47,7 +47,10 @@ export interface ScanInit {
   batchBytes?: number
   /** Batches read ahead of the consumer, at most. Default 2 × workers; 1 to MAX_BATCHES_IN_FLIGHT. */
   maxBatchesInFlight?: number
-  /** Called after every read with the bytes read so far and the bytes the scan will read in all. */
+  /**
+   * Called after every read with the bytes read so far and the bytes the scan will read in all. An
+   * exception it throws ends the scan and is rethrown to the consumer unchanged.
+   */
   onProgress?: (bytesRead: number, totalBytes: number) => void
   /** Aborting stops the reads, destroys the worker pool and rejects the iteration with SCAN_ABORTED. */
   signal?: AbortSignal

@@ -12,18 +12,30 @@
  * At the end `index` is the volume's new BlockIndex and `stats` says what the scan saw. A scan runs
  * once; `close()` is idempotent and is called for you when the iteration ends in any way.
  */
-import { performance } from 'node:perf_hooks'
-import { BlockFlag, INDEX_FLAG_MASK } from '../../blockio/block-flags.js'
+import { INDEX_FLAG_MASK } from '../../blockio/block-flags.js'
 import { BlockIndex, DIGEST_LENGTH } from '../../blockio/block-index.js'
 import type { BlockSource } from '../../blockio/block-source.js'
 import { resizeIndex } from '../../blockio/index-diff.js'
-import { isCodedError } from '../../protocol/errors.js'
 import { type Batch, planBatches, readSet, readSetBytes } from './batch-plan.js'
-import { type Blake3ImplementationName, blake3Candidates, selectBlake3 } from './blake3.js'
-import { describeCause, ScanError, ScanErrorCode } from './errors.js'
+import { blake3Candidates, selectBlake3 } from './blake3.js'
+import {
+  abortedError,
+  describeCause,
+  ScanError,
+  ScanErrorCode,
+  sourceReadError,
+  workerError,
+} from './errors.js'
 import { type BlockRecord, ScanBatch } from './scan-batch.js'
-import { type InputLayout, inputLayout, PREVIOUS_NONE, type ScanTaskResult } from './scan-messages.js'
+import {
+  type InputLayout,
+  inputLayout,
+  PREVIOUS_NONE,
+  type ScanTask,
+  type ScanTaskResult,
+} from './scan-messages.js'
 import { checkScanInit, type ScanInit, type ScanSettings } from './scan-options.js'
+import { type ScanStats, ScanTally } from './scan-tally.js'
 import {
   createPiscinaPool,
   defaultScanPoolOptions,
@@ -31,20 +43,7 @@ import {
   type ScanWorkerPool,
 } from './scan-worker-pool.js'
 
-export interface ScanStats {
-  blocksTotal: number
-  /** The counts below are over the blocks read (all of them, or the change-tracking read set). */
-  blocksRead: number
-  changedBlocks: number
-  zeroBlocks: number
-  rawBlocks: number
-  bytesRead: number
-  /** Payload bytes produced: LZ4 forms plus RAW blocks (0 for a hash-only scan). */
-  payloadBytes: number
-  durationMs: number
-  /** The BLAKE3 implementation the workers used. */
-  blake3: Blake3ImplementationName | undefined
-}
+export type { ScanStats } from './scan-tally.js'
 
 export interface ScanResult {
   index: BlockIndex
@@ -83,15 +82,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
   private failure: unknown
   private rejectWaiter: ((error: unknown) => void) | undefined
   private closing: Promise<void> | undefined
-  private startedAt: number | undefined
-  private endedAt: number | undefined
-  private implementation: Blake3ImplementationName | undefined
-  private blocksRead = 0
-  private changedBlocks = 0
-  private zeroBlocks = 0
-  private rawBlocks = 0
-  private bytesRead = 0
-  private payloadBytes = 0
+  private readonly tally: ScanTally
 
   constructor(source: BlockSource, init: ScanInit = {}, components: ScanComponents = {}) {
     this.settings = checkScanInit(source, init)
@@ -108,6 +99,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     this.blocksToRead = set.changedCount
     this.plan = planBatches(set.runs, this.settings.blocksPerBatch)
     this.newIndex = resized?.index ?? new BlockIndex(source.size, source.blockSize)
+    this.tally = new ScanTally(this.newIndex)
   }
 
   /** The volume's new index; only once the scan has finished. */
@@ -121,18 +113,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
   }
 
   get stats(): ScanStats {
-    const end = this.endedAt ?? performance.now()
-    return {
-      blocksTotal: this.source.blockCount,
-      blocksRead: this.blocksRead,
-      changedBlocks: this.changedBlocks,
-      zeroBlocks: this.zeroBlocks,
-      rawBlocks: this.rawBlocks,
-      bytesRead: this.bytesRead,
-      payloadBytes: this.payloadBytes,
-      durationMs: this.startedAt === undefined ? 0 : end - this.startedAt,
-      blake3: this.implementation,
-    }
+    return this.tally.stats()
   }
 
   [Symbol.asyncIterator](): AsyncIterator<BlockRecord> {
@@ -161,7 +142,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
         const result = await this.waitFor(entry.result)
         this.heldBuffer = result.input
         const batch = new ScanBatch(entry.batch, result.output)
-        this.account(batch, result.implementation)
+        this.tally.add(batch, result.implementation)
         yield batch
       }
       await this.finish()
@@ -183,7 +164,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       })
     }
     this.state = 'running'
-    this.startedAt = performance.now()
+    this.tally.start()
     const { signal } = this.settings
     if (signal?.aborted === true) this.onAbort()
     else signal?.addEventListener('abort', this.onAbort, { once: true })
@@ -191,17 +172,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
 
   private readonly onAbort = (): void => {
     const reason = this.settings.signal?.reason
-    this.fail(
-      new ScanError(
-        ScanErrorCode.ABORTED,
-        `the scan of ${this.source.name} was aborted: ${describeCause(reason)}`,
-        {
-          remediation: 'Run the scan again when it is wanted.',
-          retryable: true,
-          cause: reason,
-        },
-      ),
-    )
+    this.fail(abortedError(`the scan of ${this.source.name} was aborted: ${describeCause(reason)}`, reason))
   }
 
   /** Starts reads while a slot is free; reads are chained so that only one is outstanding. */
@@ -234,29 +205,18 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       try {
         got = await source.read(run.first, run.count, target)
       } catch (cause) {
-        throw this.readError(run.first, run.count, describeCause(cause), cause)
+        throw sourceReadError(source.name, run.first, run.count, describeCause(cause), cause)
       }
-      if (got !== expected)
-        throw this.readError(run.first, run.count, `${got} bytes read, ${expected} expected`)
+      if (got !== expected) {
+        throw sourceReadError(source.name, run.first, run.count, `${got} bytes read, ${expected} expected`)
+      }
       dataLength += got
     }
     if (this.failure !== undefined) throw this.failure
     if (this.settings.previous !== undefined) this.fillPrevious(batch, buffer)
-    this.bytesRead += dataLength
-    this.settings.onProgress?.(this.bytesRead, this.totalBytes)
+    this.tally.bytesRead += dataLength
+    this.settings.onProgress?.(this.tally.bytesRead, this.totalBytes)
     return dataLength
-  }
-
-  private readError(first: number, count: number, problem: string, cause?: unknown): ScanError {
-    return new ScanError(
-      ScanErrorCode.SOURCE_READ_FAILED,
-      `reading blocks ${first}–${first + count - 1} of ${this.source.name} failed: ${problem}`,
-      {
-        remediation: 'Check that the volume is readable and did not change size during the scan, then retry.',
-        retryable: isCodedError(cause) ? (cause as { retryable?: boolean }).retryable === true : true,
-        cause,
-      },
-    )
   }
 
   /** Writes the previous digests and flags of the batch's blocks after its data (InputLayout). */
@@ -282,7 +242,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     if (this.failure !== undefined) throw this.failure
     const { source, settings } = this
     const pool = this.startPool()
-    const task = {
+    const task: ScanTask = {
       input: buffer,
       blockSize: source.blockSize,
       blocksPerBatch: settings.blocksPerBatch,
@@ -295,19 +255,11 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       return await pool.run(task, { transferList: [buffer] })
     } catch (cause) {
       if (this.failure !== undefined) throw this.failure
-      throw this.workerError(
+      throw workerError(
         `a worker failed on the batch from block ${batch.runs[0]!.first} of ${source.name}`,
         cause,
       )
     }
-  }
-
-  private workerError(what: string, cause: unknown): ScanError {
-    return new ScanError(ScanErrorCode.WORKER_FAILED, `${what}: ${describeCause(cause)}`, {
-      remediation: 'Retry the scan; if it fails again, check memory limits and report it with this log.',
-      retryable: true,
-      cause,
-    })
   }
 
   private startPool(): ScanWorkerPool {
@@ -315,7 +267,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     const { workers, hashImplementation } = this.settings
     try {
       const options = defaultScanPoolOptions(workers, { hashImplementation }, (cause) =>
-        this.fail(this.workerError(`a worker thread scanning ${this.source.name} failed`, cause)),
+        this.fail(workerError(`a worker thread scanning ${this.source.name} failed`, cause)),
       )
       this.pool = this.createPool(options)
     } catch (cause) {
@@ -342,32 +294,13 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     })
   }
 
-  private account(batch: ScanBatch, implementation: Blake3ImplementationName): void {
-    this.implementation ??= implementation
-    const { digests, flags } = batch
-    let k = 0
-    for (const run of batch.runs) {
-      this.newIndex.digests.set(
-        digests.subarray(k * DIGEST_LENGTH, (k + run.count) * DIGEST_LENGTH),
-        run.first * DIGEST_LENGTH,
-      )
-      for (let i = run.first; i < run.first + run.count; i++, k++) {
-        const f = flags[k]!
-        this.newIndex.flags[i] = f & INDEX_FLAG_MASK
-        if ((f & BlockFlag.CHANGED) !== 0) this.changedBlocks++
-        if ((f & BlockFlag.ZERO) !== 0) this.zeroBlocks++
-        if ((f & BlockFlag.RAW) !== 0) this.rawBlocks++
-      }
-    }
-    this.blocksRead += batch.blockCount
-    this.payloadBytes += batch.payloadBytes
-  }
-
   private async finish(): Promise<void> {
     // A scan that read nothing still names the implementation its workers would have used.
-    this.implementation ??= (await selectBlake3(blake3Candidates(this.settings.hashImplementation))).name
+    this.tally.implementation ??= (
+      await selectBlake3(blake3Candidates(this.settings.hashImplementation))
+    ).name
     this.state = 'done'
-    this.endedAt = performance.now()
+    this.tally.end()
   }
 
   /** First failure wins: it rejects the consumer's wait and every later step, and ends the pool. */
@@ -386,20 +319,11 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
 
   private async shutdown(): Promise<void> {
     if (this.state !== 'done') {
-      this.fail(
-        new ScanError(
-          ScanErrorCode.ABORTED,
-          `the scan of ${this.source.name} was closed before it finished`,
-          {
-            remediation: 'Iterate the scan to its end, or ignore this after stopping it on purpose.',
-            retryable: true,
-          },
-        ),
-      )
+      this.fail(abortedError(`the scan of ${this.source.name} was closed before it finished`))
       this.state = 'stopped'
     }
     this.settings.signal?.removeEventListener('abort', this.onAbort)
-    this.endedAt ??= performance.now()
+    this.tally.end()
     this.freeBuffers.length = 0
     this.heldBuffer = undefined
     await this.destroyPool()

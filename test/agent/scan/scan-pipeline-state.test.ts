@@ -51,4 +51,21 @@ describe('scan lifecycle', () => {
       [image.length, image.length],
     ])
   })
+
+  it('an exception thrown by onProgress ends the scan and reaches the consumer unchanged', async () => {
+    const pools = trackedPools()
+    const oops = new Error('progress bar broke')
+    const scan = scanVolume(
+      new MemoryBlockSource(image, BS),
+      {
+        batchBytes: 1024 * 1024,
+        onProgress: () => {
+          throw oops
+        },
+      },
+      pools,
+    )
+    await expect(collect(scan)).rejects.toBe(oops)
+    expect(pools.pools.every((p) => p.destroyed)).toBe(true)
+  })
 })
