@@ -40,16 +40,17 @@ const RPC_IN_FLIGHT = 32
 
 type Link = 'raw' | EncrypterName
 interface BulkConfig {
+  id: string
   name: string
   link: Link
   streams: number
 }
 const BULK_CONFIGS: BulkConfig[] = [
-  { name: 'raw TCP socket', link: 'raw', streams: 1 },
-  { name: 'Noise + Yamux, 1 stream', link: 'noise', streams: 1 },
-  { name: 'TLS + Yamux, 1 stream', link: 'tls', streams: 1 },
-  { name: 'Noise + Yamux, 4 streams', link: 'noise', streams: 4 },
-  { name: 'TLS + Yamux, 4 streams', link: 'tls', streams: 4 },
+  { id: 'raw', name: 'raw TCP socket', link: 'raw', streams: 1 },
+  { id: 'noise-1', name: 'Noise + Yamux, 1 stream', link: 'noise', streams: 1 },
+  { id: 'tls-1', name: 'TLS + Yamux, 1 stream', link: 'tls', streams: 1 },
+  { id: 'noise-4', name: 'Noise + Yamux, 4 streams', link: 'noise', streams: 4 },
+  { id: 'tls-4', name: 'TLS + Yamux, 4 streams', link: 'tls', streams: 4 },
 ]
 
 export interface TransportBenchOptions {
@@ -57,8 +58,10 @@ export interface TransportBenchOptions {
   bytes?: number
   /** Rounds of interleaved trials; medians are taken over them. Default 3. */
   runs?: number
-  /** Requests per RPC trial. Default 3,000. */
+  /** Requests per RPC trial (0: skip the RPC part). Default 3,000. */
   rpcMessages?: number
+  /** Bulk configs to run, by id (raw, noise-1, tls-1, noise-4, tls-4); raw always runs. Default all. */
+  configs?: string[]
   log?: (line: string) => void
 }
 
@@ -69,6 +72,19 @@ export interface BulkResult {
   /** Median over rounds of (this config's MB/s ÷ raw TCP's MB/s in the same round). */
   medianRatioToRaw: number
   peakReceiverRssMiB: number
+  /**
+   * Median CPU seconds (user + system) per GiB moved, in the sender and in the receiver. Unlike
+   * MB/s this barely moves when other processes share the cores: it is what a config costs.
+   */
+  senderCpuSecPerGiB: number
+  receiverCpuSecPerGiB: number
+}
+
+interface TrialResult {
+  seconds: number
+  rssMiB: number
+  senderCpuS: number
+  receiverCpuS: number
 }
 
 export interface RpcResult {
@@ -92,23 +108,28 @@ export async function runTransportBench(options: TransportBenchOptions = {}): Pr
   if (bytes < CHUNK_BYTES * 4 || bytes % (CHUNK_BYTES * 4) !== 0)
     throw new Error('bytes must be a multiple of 4 MiB')
   const chunk = randomBytes(CHUNK_BYTES)
-  const samples = new Map<string, Array<{ mbPerSec: number; rssMiB: number }>>()
+  const wanted = new Set(['raw', ...(options.configs ?? BULK_CONFIGS.map((c) => c.id))])
+  const configs = BULK_CONFIGS.filter((c) => wanted.has(c.id))
+  const samples = new Map<string, Array<TrialResult & { mbPerSec: number }>>()
   const ratios = new Map<string, number[]>()
 
   for (let round = 1; round <= runs; round++) {
     let raw = 0
-    for (const config of BULK_CONFIGS) {
-      const { seconds, rssMiB } = await bulkTrial(config, bytes, chunk)
-      const mbPerSec = bytes / seconds / 1e6
+    for (const config of configs) {
+      const trial = await bulkTrial(config, bytes, chunk)
+      const mbPerSec = bytes / trial.seconds / 1e6
       if (config.link === 'raw') raw = mbPerSec
-      samples.set(config.name, [...(samples.get(config.name) ?? []), { mbPerSec, rssMiB }])
+      samples.set(config.name, [...(samples.get(config.name) ?? []), { ...trial, mbPerSec }])
       ratios.set(config.name, [...(ratios.get(config.name) ?? []), mbPerSec / raw])
+      const gib = bytes / (1024 * MiB)
       log(
-        `round ${round}/${runs}  ${config.name.padEnd(26)} ${mbPerSec.toFixed(0).padStart(6)} MB/s  rss ${rssMiB} MiB`,
+        `round ${round}/${runs}  ${config.name.padEnd(26)} ${mbPerSec.toFixed(0).padStart(6)} MB/s  ` +
+          `cpu s/GiB sender ${(trial.senderCpuS / gib).toFixed(2)} receiver ${(trial.receiverCpuS / gib).toFixed(2)}  ` +
+          `rss ${trial.rssMiB} MiB`,
       )
     }
   }
-  const bulk = BULK_CONFIGS.map((config) => {
+  const bulk = configs.map((config) => {
     const list = samples.get(config.name)!
     return {
       config: config.name,
@@ -116,11 +137,13 @@ export async function runTransportBench(options: TransportBenchOptions = {}): Pr
       medianMbPerSec: Math.round(median(list.map((s) => s.mbPerSec))),
       medianRatioToRaw: Math.round(median(ratios.get(config.name)!) * 100) / 100,
       peakReceiverRssMiB: Math.max(...list.map((s) => s.rssMiB)),
+      senderCpuSecPerGiB: round2(median(list.map((s) => s.senderCpuS)) / (bytes / (1024 * MiB))),
+      receiverCpuSecPerGiB: round2(median(list.map((s) => s.receiverCpuS)) / (bytes / (1024 * MiB))),
     }
   })
 
   const rpc: RpcResult[] = []
-  for (const link of ['raw', 'noise', 'tls'] as const) {
+  for (const link of rpcMessages > 0 ? (['raw', 'noise', 'tls'] as const) : []) {
     const trials = []
     for (let round = 0; round < runs; round++) trials.push(await rpcTrial(link, rpcMessages))
     rpc.push({
@@ -144,18 +167,26 @@ function printTables(
   log(
     `Bulk: ${bytes / MiB} MiB per trial in 1 MiB chunks, ${runs} interleaved rounds, receiver in a child process`,
   )
-  log('| config | median MB/s | ratio to raw TCP | receiver peak RSS | runs (MB/s) |')
-  log('|---|---|---|---|---|')
+  log(
+    '| config | median MB/s | ratio to raw TCP | CPU s/GiB sender | CPU s/GiB receiver | receiver peak RSS | runs (MB/s) |',
+  )
+  log('|---|---|---|---|---|---|---|')
   for (const r of bulk) {
     log(
-      `| ${r.config} | ${r.medianMbPerSec} | ${r.medianRatioToRaw.toFixed(2)}× | ${r.peakReceiverRssMiB} MiB | ${r.mbPerSec.join(', ')} |`,
+      `| ${r.config} | ${r.medianMbPerSec} | ${r.medianRatioToRaw.toFixed(2)}× | ${r.senderCpuSecPerGiB.toFixed(2)} | ` +
+        `${r.receiverCpuSecPerGiB.toFixed(2)} | ${r.peakReceiverRssMiB} MiB | ${r.mbPerSec.join(', ')} |`,
     )
   }
+  if (rpc.length === 0) return
   log('')
   log(`Request/response, ${RPC_MESSAGE_BYTES}-byte messages, u32 length-prefixed, one stream (medians)`)
   log(`| link | sequential msg/s | ${RPC_IN_FLIGHT} in flight msg/s |`)
   log('|---|---|---|')
   for (const r of rpc) log(`| ${r.link} | ${r.sequentialPerSec} | ${r.inFlightPerSec} |`)
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100
 }
 
 function median(values: number[]): number {
@@ -169,7 +200,21 @@ function median(values: number[]): number {
 interface Receiver {
   child: ChildProcess
   address: string
+  /** The receiver's CPU time (µs) when it started listening: startup is not counted. */
+  cpuUs: number
   lines: AsyncIterator<string>
+}
+
+/** What a receiver reports when a stream ended: bytes, peak RSS and CPU time so far. */
+interface Ack {
+  bytes: number
+  rssKiB: number
+  cpuUs: number
+}
+
+function cpuUs(): number {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
 }
 
 async function startReceiver(link: Link): Promise<Receiver> {
@@ -180,7 +225,8 @@ async function startReceiver(link: Link): Promise<Receiver> {
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
   const first = await lines.next()
   if (first.done === true) throw new Error(`the ${link} receiver exited before listening`)
-  return { child, address: (JSON.parse(first.value) as { address: string }).address, lines }
+  const hello = JSON.parse(first.value) as { address: string; cpuUs: number }
+  return { child, address: hello.address, cpuUs: hello.cpuUs, lines }
 }
 
 async function stopReceiver(receiver: Receiver): Promise<void> {
@@ -194,19 +240,17 @@ async function senderNode(link: EncrypterName): Promise<LifeboatNode> {
   return createLifeboatNode({ privateKey: await generateKeyPair('Ed25519'), encrypter: link })
 }
 
-async function bulkTrial(
-  config: BulkConfig,
-  bytes: number,
-  chunk: Buffer,
-): Promise<{ seconds: number; rssMiB: number }> {
+async function bulkTrial(config: BulkConfig, bytes: number, chunk: Buffer): Promise<TrialResult> {
   const receiver = await startReceiver(config.link)
   try {
     let seconds: number
-    let acks: Array<{ bytes: number; rssKiB: number }>
+    let senderCpuUs: number
+    let acks: Ack[]
     if (config.link === 'raw') {
       const socket = tcpConnect(Number(receiver.address.split(':')[1]), '127.0.0.1')
       await once(socket, 'connect')
       const started = process.hrtime.bigint()
+      const cpuStart = cpuUs()
       const ack = readSocketToEnd(socket)
       for (let sent = 0; sent < bytes; sent += chunk.byteLength) {
         if (!socket.write(chunk)) await once(socket, 'drain')
@@ -214,6 +258,7 @@ async function bulkTrial(
       socket.end()
       acks = [JSON.parse((await ack).toString())]
       seconds = Number(process.hrtime.bigint() - started) / 1e9
+      senderCpuUs = cpuUs() - cpuStart
     } else {
       const node = await senderNode(config.link)
       try {
@@ -223,25 +268,28 @@ async function bulkTrial(
         )
         const perStream = bytes / config.streams
         const started = process.hrtime.bigint()
+        const cpuStart = cpuUs()
         acks = await Promise.all(streams.map((stream) => sendBulk(stream, perStream, chunk)))
         seconds = Number(process.hrtime.bigint() - started) / 1e9
+        senderCpuUs = cpuUs() - cpuStart
       } finally {
         await node.stop()
       }
     }
     const received = acks.reduce((n, a) => n + a.bytes, 0)
     if (received !== bytes) throw new Error(`${config.name}: receiver got ${received} of ${bytes} bytes`)
-    return { seconds, rssMiB: Math.round(Math.max(...acks.map((a) => a.rssKiB)) / 1024) }
+    return {
+      seconds,
+      rssMiB: Math.round(Math.max(...acks.map((a) => a.rssKiB)) / 1024),
+      senderCpuS: senderCpuUs / 1e6,
+      receiverCpuS: (Math.max(...acks.map((a) => a.cpuUs)) - receiver.cpuUs) / 1e6,
+    }
   } finally {
     await stopReceiver(receiver)
   }
 }
 
-async function sendBulk(
-  stream: Stream,
-  bytes: number,
-  chunk: Buffer,
-): Promise<{ bytes: number; rssKiB: number }> {
+async function sendBulk(stream: Stream, bytes: number, chunk: Buffer): Promise<Ack> {
   const ack = readToEnd(stream)
   for (let sent = 0; sent < bytes; sent += chunk.byteLength) await writeToStream(stream, chunk)
   await closeStream(stream)
@@ -345,7 +393,8 @@ function rawFramedSocket(socket: Socket) {
 // ---- the child (receiver) side -----------------------------------------------------------
 
 async function runReceiver(link: Link): Promise<void> {
-  const report = (): string => JSON.stringify({ rssKiB: process.resourceUsage().maxRSS })
+  const report = (bytes: number): string =>
+    JSON.stringify({ bytes, rssKiB: process.resourceUsage().maxRSS, cpuUs: cpuUs() })
   if (link === 'raw') {
     const server = createServer((socket) => {
       socket.setNoDelay(true)
@@ -366,14 +415,12 @@ async function runReceiver(link: Link): Promise<void> {
         socket.on('data', (part: Buffer) => {
           total += part.length
         })
-        socket.on('end', () =>
-          socket.end(JSON.stringify({ bytes: total, rssKiB: process.resourceUsage().maxRSS })),
-        )
+        socket.on('end', () => socket.end(report(total)))
       })
     })
     server.listen(0, '127.0.0.1', () => {
       const port = (server.address() as { port: number }).port
-      process.stdout.write(`${JSON.stringify({ address: `127.0.0.1:${port}` })}\n`)
+      process.stdout.write(`${JSON.stringify({ address: `127.0.0.1:${port}`, cpuUs: cpuUs() })}\n`)
     })
   } else {
     const node = await createLifeboatNode({
@@ -387,7 +434,7 @@ async function runReceiver(link: Link): Promise<void> {
         const reader = createStreamReader(stream)
         let total = 0
         for await (const part of reader) total += part.byteLength
-        await writeToStream(stream, Buffer.from(JSON.stringify({ bytes: total, ...JSON.parse(report()) })))
+        await writeToStream(stream, Buffer.from(report(total)))
         await closeStream(stream)
       },
       { maxInboundStreams: 8 },
@@ -397,7 +444,8 @@ async function runReceiver(link: Link): Promise<void> {
       for await (const message of framed) await framed.write(message)
       await framed.closeWrite()
     })
-    process.stdout.write(`${JSON.stringify({ address: node.getMultiaddrs()[0]!.toString() })}\n`)
+    const address = node.getMultiaddrs()[0]!.toString()
+    process.stdout.write(`${JSON.stringify({ address, cpuUs: cpuUs() })}\n`)
   }
   process.once('SIGTERM', () => process.exit(0))
 }
@@ -420,7 +468,11 @@ async function main(argv: string[]): Promise<void> {
     if (key === 'bytes') options.bytes = parseSize(value)
     else if (key === 'runs') options.runs = Number(value)
     else if (key === 'rpc-messages') options.rpcMessages = Number(value)
-    else throw new Error(`unknown option ${arg}; use --bytes=1GiB --runs=3 --rpc-messages=3000`)
+    else if (key === 'configs') options.configs = value.split(',')
+    else
+      throw new Error(
+        `unknown option ${arg}; use --bytes=1GiB --runs=3 --rpc-messages=3000 --configs=noise-1,tls-1`,
+      )
   }
   console.log(`node ${process.version}, command: node ${process.argv.slice(1).join(' ')}`)
   await runTransportBench(options)

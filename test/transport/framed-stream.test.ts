@@ -96,13 +96,17 @@ describe('createFramedStream', () => {
     const { outbound, inbound } = await pair()
     const receiver = createFramedStream(inbound, { maxMessageBytes: 1024, resetOnBadFrame: false })
     await writeToStream(outbound, header(4096))
-    await expect(withLimit(receiver.read(), 'read')).rejects.toMatchObject({ code: 'TRANSPORT_FRAME_TOO_LARGE' })
+    await expect(withLimit(receiver.read(), 'read')).rejects.toMatchObject({
+      code: 'TRANSPORT_FRAME_TOO_LARGE',
+    })
     // Frame boundaries are lost: later reads fail the same way.
     await expect(receiver.read()).rejects.toMatchObject({ code: 'TRANSPORT_FRAME_TOO_LARGE' })
     await receiver.write(Buffer.from('error: frame too large'))
     await receiver.closeWrite()
     const sender = createFramedStream(outbound)
-    expect(Buffer.from((await withLimit(sender.read(), 'error frame'))!).toString()).toBe('error: frame too large')
+    expect(Buffer.from((await withLimit(sender.read(), 'error frame'))!).toString()).toBe(
+      'error: frame too large',
+    )
   })
 
   it('keeps a frame whole when the caller aborts a read half way through it', async () => {

@@ -33,12 +33,12 @@ describe('createLifeboatNode', () => {
     expect(rtt).toBeGreaterThanOrEqual(0)
   })
 
-  it('connects over TLS when both ends choose it', async () => {
-    const a = await nodes.start({ encrypter: 'tls' })
-    const b = await nodes.start({ encrypter: 'tls', listenLoopback: true })
+  it('connects over Noise when both ends choose it', async () => {
+    const a = await nodes.start({ encrypter: 'noise' })
+    const b = await nodes.start({ encrypter: 'noise', listenLoopback: true })
     const { outbound, inbound, connection } = await streamPair(a, b)
-    expect(connection.encryption).toBe('/tls/1.0.0')
-    const payload = Buffer.from('over tls')
+    expect(connection.encryption).toBe('/noise')
+    const payload = Buffer.from('over noise')
     await writeToStream(outbound, payload)
     await closeStream(outbound)
     expect(Buffer.from(await readToEnd(inbound)).equals(payload)).toBe(true)
@@ -78,6 +78,14 @@ describe('createLifeboatNode', () => {
     expect(kept.status).toBe('open')
     expect(coordinator.getConnections(stranger.peerId)).toEqual([])
     expect(coordinator.getConnections(good.peerId).length).toBe(1)
+  })
+
+  it('does not connect two nodes that chose different encrypters', async () => {
+    const a = await nodes.start({ encrypter: 'noise' })
+    const b = await nodes.start({ encrypter: 'tls', listenLoopback: true })
+    await expect(
+      a.dial(b.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(WAIT_LIMIT_MS) }),
+    ).rejects.toThrow()
   })
 
   it('refuses bad options with TRANSPORT_INVALID_OPTION', async () => {

@@ -30,13 +30,18 @@ describe('StreamReader back-pressure (pitfall 5)', () => {
     })()
     let total = 0
     let peak = 0
+    let sinceSleep = 0
     for (let reads = 0; reads < 1_000_000; reads++) {
       const chunk = await reader.read({ idleTimeoutMs: WAIT_LIMIT_MS })
       if (chunk === undefined) break
       total += chunk.byteLength
       peak = Math.max(peak, reader.bufferedBytes + inbound.readBufferLength)
-      // Slow: one timer turn per chunk, so unread bytes pile up unless the stream is paused.
-      await new Promise((resolve) => setTimeout(resolve, 1))
+      // Slow: 2 ms asleep per 256 KiB (≤ ~130 MB/s), so unread bytes pile up unless paused.
+      sinceSleep += chunk.byteLength
+      if (sinceSleep >= 256 * 1024) {
+        sinceSleep = 0
+        await new Promise((resolve) => setTimeout(resolve, 2))
+      }
     }
     await withLimit(sending, 'sender')
     expect(total).toBe(64 * MiB)

@@ -10,15 +10,20 @@ afterEach(() => nodes.stopAll())
 
 const MiB = 1024 * 1024
 
-/** A consumer that yields to timers after every chunk: far slower than the sender. */
+/** A consumer that sleeps 2 ms per 256 KiB read (≤ ~130 MB/s): slower than the sender. */
 async function slowConsume(stream: Parameters<typeof createStreamReader>[0]): Promise<number> {
   const reader = createStreamReader(stream)
   let total = 0
+  let sinceSleep = 0
   for (let chunks = 0; chunks < 1_000_000; chunks++) {
     const chunk = await reader.read({ idleTimeoutMs: WAIT_LIMIT_MS })
     if (chunk === undefined) return total
     total += chunk.byteLength
-    await new Promise((resolve) => setTimeout(resolve, 1))
+    sinceSleep += chunk.byteLength
+    if (sinceSleep >= 256 * 1024) {
+      sinceSleep = 0
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
   }
   throw new Error('more chunks than the test bounds')
 }
