@@ -7,9 +7,16 @@ export const BlockFlag = {
   ZERO: 0x01,
   /** The payload is the block's plaintext: LZ4 did not shrink it. Records only. */
   RAW: 0x02,
-  /** The block differs from the previous index (or lies in a CBT extent). Records only. */
+  /**
+   * The block's digest or zero flag differs from the previous index, or there is no previous entry.
+   * A block inside a change-tracking extent that was rewritten with the same bytes is not CHANGED,
+   * so it is not sent. Scan records only; never on the wire (docs/PROTOCOL.md keeps 0x04 reserved).
+   */
   CHANGED: 0x04,
 } as const
 
-/** Flags that the block index keeps; the others describe one scan's payload. */
+/**
+ * Flags that the block index keeps; the others describe one scan's payload. The wire's record flags
+ * (protocol/block-records.ts `RecordFlag`) share ZERO and RAW and add HELD (0x08).
+ */
 export const INDEX_FLAG_MASK = BlockFlag.ZERO
