@@ -32,10 +32,10 @@ import {
 export type EncrypterName = 'noise' | 'tls'
 
 /**
- * TLS 1.3 (@libp2p/tls): in bench/transport-encryption.ts it moved bulk data faster than Noise in
- * every round of the decisive runs (one stream ~0.41× raw TCP against ~0.30×), cost ~25 % less CPU
- * per GiB at both ends, and carried 2.3× the pipelined small messages (docs/TRANSPORT.md
- * "Choosing the encrypter"). Noise stays available for peers configured with it.
+ * TLS 1.3 (@libp2p/tls): in bench/transport-encryption.ts it moved bulk data faster than Noise on
+ * one stream (median 0.41–0.42× raw TCP against 0.30–0.32×) and on four, cost less CPU per GiB in
+ * the receiver, which is the bottleneck (1.8–1.9 s against 2.3–2.4 s), and carried 2.3–2.5× the
+ * pipelined small messages (docs/TRANSPORT.md "Choosing the encrypter"). Noise stays selectable.
  */
 export const DEFAULT_ENCRYPTER: EncrypterName = 'tls'
 /** Connections kept before libp2p prunes: the coordinator holds one per enrolled node. */
