@@ -9,6 +9,8 @@
  * the median of the per-round ratios to raw TCP, and the receiver's peak RSS. The *RPC* part counts
  * small request/response messages per second over one stream, one at a time and 32 in flight.
  *
+ * The receiver is bench/transport-receiver.ts.
+ *
  * Run: `npm run build && node dist/bench/transport-encryption.js --bytes=1GiB --runs=5`
  * (`--bytes=256MiB --runs=3` for a quick look). Also callable as `runTransportBench(options)`.
  */
@@ -16,7 +18,7 @@ import '../protocol/promise-with-resolvers.js'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer, type Socket, connect as tcpConnect } from 'node:net'
+import { type Socket, connect as tcpConnect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -24,21 +26,26 @@ import type { Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createFramedStream } from '../transport/framed-stream.js'
 import { createLifeboatNode, type EncrypterName, type LifeboatNode } from '../transport/node.js'
+import { readToEnd } from '../transport/read-to-end.js'
 import { closeStream } from '../transport/stream-close.js'
-import { createStreamReader, readToEnd } from '../transport/stream-reader.js'
 import { writeToStream } from '../transport/stream-writer.js'
+import {
+  type Ack,
+  BULK_PROTOCOL,
+  cpuUs,
+  ECHO_PROTOCOL,
+  type Link,
+  RPC_MESSAGE_BYTES,
+  rawFramedSocket,
+} from './transport-receiver.js'
 
-const BULK_PROTOCOL = '/lifeboat/bench/bulk/1.0.0'
-const ECHO_PROTOCOL = '/lifeboat/bench/echo/1.0.0'
 const MiB = 1024 * 1024
 const DEFAULT_BYTES = 1024 * MiB
 const DEFAULT_RUNS = 3
 const CHUNK_BYTES = MiB
-const RPC_MESSAGE_BYTES = 64
 const DEFAULT_RPC_MESSAGES = 3000
 const RPC_IN_FLIGHT = 32
 
-type Link = 'raw' | EncrypterName
 interface BulkConfig {
   id: string
   name: string
@@ -205,21 +212,9 @@ interface Receiver {
   lines: AsyncIterator<string>
 }
 
-/** What a receiver reports when a stream ended: bytes, peak RSS and CPU time so far. */
-interface Ack {
-  bytes: number
-  rssKiB: number
-  cpuUs: number
-}
-
-function cpuUs(): number {
-  const usage = process.cpuUsage()
-  return usage.user + usage.system
-}
-
 async function startReceiver(link: Link): Promise<Receiver> {
-  const script = fileURLToPath(import.meta.url)
-  const child = spawn(process.execPath, [script, '--receiver', link], {
+  const script = fileURLToPath(new URL('./transport-receiver.js', import.meta.url))
+  const child = spawn(process.execPath, [script, link], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
@@ -356,100 +351,6 @@ async function rpcTrial(
   }
 }
 
-/** The same u32 big-endian framing as transport/framed-stream.ts, on a bare socket. */
-function rawFramedSocket(socket: Socket) {
-  let buffered: Buffer = Buffer.alloc(0)
-  const frames: Buffer[] = []
-  let waiter: (() => void) | undefined
-  socket.on('data', (part: Buffer) => {
-    buffered = buffered.length === 0 ? part : Buffer.concat([buffered, part])
-    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const length = buffered.readUInt32BE(0)
-      frames.push(buffered.subarray(4, 4 + length))
-      buffered = buffered.subarray(4 + length)
-    }
-    waiter?.()
-  })
-  return {
-    async write(message: Uint8Array): Promise<void> {
-      const frame = Buffer.allocUnsafe(4 + message.byteLength)
-      frame.writeUInt32BE(message.byteLength, 0)
-      frame.set(message, 4)
-      if (!socket.write(frame)) await once(socket, 'drain')
-    },
-    async read(): Promise<Uint8Array | undefined> {
-      while (frames.length === 0) {
-        if (socket.readableEnded) return undefined
-        await new Promise<void>((resolve) => {
-          waiter = resolve
-        })
-        waiter = undefined
-      }
-      return frames.shift()
-    },
-  }
-}
-
-// ---- the child (receiver) side -----------------------------------------------------------
-
-async function runReceiver(link: Link): Promise<void> {
-  const report = (bytes: number): string =>
-    JSON.stringify({ bytes, rssKiB: process.resourceUsage().maxRSS, cpuUs: cpuUs() })
-  if (link === 'raw') {
-    const server = createServer((socket) => {
-      socket.setNoDelay(true)
-      let total = 0
-      let framed: ReturnType<typeof rawFramedSocket> | undefined
-      socket.once('data', (first: Buffer) => {
-        // A bulk sender streams at once; an RPC client starts with a 4-byte length of 64.
-        const isRpc = first.length >= 4 && first.readUInt32BE(0) === RPC_MESSAGE_BYTES
-        if (isRpc) {
-          framed = rawFramedSocket(socket)
-          socket.emit('data', first)
-          void (async () => {
-            for (let m = await framed.read(); m !== undefined; m = await framed.read()) await framed.write(m)
-          })()
-          return
-        }
-        total += first.length
-        socket.on('data', (part: Buffer) => {
-          total += part.length
-        })
-        socket.on('end', () => socket.end(report(total)))
-      })
-    })
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port
-      process.stdout.write(`${JSON.stringify({ address: `127.0.0.1:${port}`, cpuUs: cpuUs() })}\n`)
-    })
-  } else {
-    const node = await createLifeboatNode({
-      privateKey: await generateKeyPair('Ed25519'),
-      encrypter: link,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-    })
-    await node.handle(
-      BULK_PROTOCOL,
-      async (stream) => {
-        const reader = createStreamReader(stream)
-        let total = 0
-        for await (const part of reader) total += part.byteLength
-        await writeToStream(stream, Buffer.from(report(total)))
-        await closeStream(stream)
-      },
-      { maxInboundStreams: 8 },
-    )
-    await node.handle(ECHO_PROTOCOL, async (stream) => {
-      const framed = createFramedStream(stream)
-      for await (const message of framed) await framed.write(message)
-      await framed.closeWrite()
-    })
-    const address = node.getMultiaddrs()[0]!.toString()
-    process.stdout.write(`${JSON.stringify({ address, cpuUs: cpuUs() })}\n`)
-  }
-  process.once('SIGTERM', () => process.exit(0))
-}
-
 // ---- command line -------------------------------------------------------------------------
 
 function parseSize(text: string): number {
@@ -461,7 +362,6 @@ function parseSize(text: string): number {
 }
 
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === '--receiver') return runReceiver(argv[1] as Link)
   const options: TransportBenchOptions = {}
   for (const arg of argv) {
     const [key, value = ''] = arg.replace(/^--/, '').split('=')

@@ -1,8 +1,8 @@
 import { StreamResetError, StreamResetEvent } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { toTransportError } from '../../transport/errors.js'
+import { readToEnd } from '../../transport/read-to-end.js'
 import { abortStream, asError, closeStream } from '../../transport/stream-close.js'
-import { readToEnd } from '../../transport/stream-reader.js'
 import { writeToStream } from '../../transport/stream-writer.js'
 import { NodeSet, streamPair, WAIT_LIMIT_MS, withLimit } from './helpers.js'
 

@@ -4,9 +4,10 @@ import {
   MAX_STREAM_WINDOW_BYTES,
   STREAM_MAX_READ_BUFFER_BYTES,
 } from '../../transport/limits.js'
+import { readToEnd } from '../../transport/read-to-end.js'
 import { abortStream, closeStream } from '../../transport/stream-close.js'
 import { waitForEvents } from '../../transport/stream-events.js'
-import { createStreamReader, readToEnd } from '../../transport/stream-reader.js'
+import { createStreamReader } from '../../transport/stream-reader.js'
 import { writeToStream } from '../../transport/stream-writer.js'
 import { NodeSet, patternBytes, streamPair, WAIT_LIMIT_MS, withLimit } from './helpers.js'
 
