@@ -1,0 +1,160 @@
+/**
+ * An agent started from its *data directory*: the layout `lifeboat agent start` uses.
+ *
+ * ```
+ * <data-dir>/            mode 0700 when created here
+ *   identity.key         the node's Ed25519 key (transport/identity.ts): its node id
+ *   enrolment.json       written once the coordinator accepted the node (enrolment-file.ts)
+ * ```
+ *
+ * Start: the identity (created on first start), a libp2p node that never listens, then — only when
+ * there is no enrolment file — enrolment with the token on the coordinator's enrolment listener,
+ * and the control client, which keeps the connection and the session. A node that is enrolled
+ * ignores a token it is given again; one that is not must be given one.
+ */
+import { mkdir } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
+import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
+import { enrolWithCoordinator } from './enrol-client.js'
+import { enrolmentFilePath, type EnrolmentRecord, readEnrolment, writeEnrolment } from './enrolment-file.js'
+import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
+import { type AgentLogger, silentLogger } from './logger.js'
+
+export const IDENTITY_FILE_NAME = 'identity.key'
+/** A data directory created here is owner-only: it holds the node's key. */
+export const DATA_DIR_MODE = 0o700
+/** Node names are at most this long on the wire (ENROL `name`). */
+const MAX_NODE_NAME_LENGTH = 255
+
+export interface AgentInit extends Omit<ControlClientInit, 'site'> {
+  dataDir: string
+  /** The one-time enrolment token; needed only when the node has not enrolled yet. */
+  token?: string
+  /** The enrolment listener. Default: the coordinator's address with its TCP port + 1. */
+  enrolAddress?: string
+  /** The node's name for people. Default: the host name. */
+  name?: string
+}
+
+export interface AgentComponents {
+  logger?: AgentLogger
+}
+
+export interface Agent {
+  readonly node: LifeboatNode
+  readonly client: ControlClient
+  readonly enrolment: EnrolmentRecord
+  /** True when this start enrolled the node (a token was redeemed). */
+  readonly enrolledNow: boolean
+  /** Stops the control client and the libp2p node. Idempotent. */
+  stop(): Promise<void>
+}
+
+export async function startAgent(init: AgentInit, components: AgentComponents = {}): Promise<Agent> {
+  const logger = components.logger ?? silentLogger
+  const coordinatorId = peerIdIn(init.coordinator, 'coordinator')
+  await mkdir(init.dataDir, { recursive: true, mode: DATA_DIR_MODE })
+  const identity = await loadOrCreateIdentity(join(init.dataDir, IDENTITY_FILE_NAME))
+  const nodeId = identity.peerId.toString()
+  const enrolmentPath = enrolmentFilePath(init.dataDir)
+  let enrolment = await readEnrolment(enrolmentPath)
+  if (enrolment !== undefined) checkEnrolment(enrolment, coordinatorId, init.role)
+  else if (init.token === undefined) {
+    throw new AgentControlError(AgentControlErrorCode.ENROLMENT_REQUIRED, `node ${nodeId} is not enrolled`, {
+      remediation: 'Pass --token with an enrolment token (lifeboat coordinator token create on the coordinator).',
+    })
+  }
+  const node = await createLifeboatNode({ privateKey: identity.privateKey })
+  try {
+    let enrolledNow = false
+    if (enrolment === undefined) {
+      const address = init.enrolAddress ?? nextPort(init.coordinator)
+      logger.info({ event: 'enrolling', nodeId, address, role: init.role }, 'enrolling with the coordinator')
+      const record = await enrolWithCoordinator(node, {
+        address,
+        token: init.token!,
+        role: init.role,
+        name: (init.name ?? hostname()).slice(0, MAX_NODE_NAME_LENGTH),
+        software: init.software ?? 'lifeboat',
+        signal: init.signal,
+      })
+      enrolment = { format: 'lifeboat-enrolment', version: 1, coordinator: coordinatorId, node: record }
+      await writeEnrolment(enrolmentPath, enrolment)
+      enrolledNow = true
+      logger.info(
+        { event: 'enrolled', nodeId, tenantId: record.tenant, siteId: record.site, role: record.role },
+        'enrolled',
+      )
+    } else if (init.token !== undefined) {
+      logger.info({ event: 'already-enrolled', nodeId }, 'already enrolled: the token was not used')
+    }
+    const client = createControlClient({ ...init, site: enrolment.node.site }, { node, logger })
+    client.start()
+    const enrolled = enrolment
+    let stopping: Promise<void> | undefined
+    return {
+      node,
+      client,
+      enrolment: enrolled,
+      enrolledNow,
+      stop: () => {
+        stopping ??= client.stop().finally(() => node.stop())
+        return stopping
+      },
+    }
+  } catch (error) {
+    await node.stop()
+    throw error
+  }
+}
+
+/** The default enrolment address: the coordinator's address with its TCP port + 1. */
+export function nextPort(address: string): string {
+  const components = multiaddr(address).getComponents()
+  const tcp = components.find((c) => c.name === 'tcp')
+  if (tcp?.value === undefined || Number(tcp.value) >= 65_535 || Number(tcp.value) === 0) {
+    throw invalidOption('enrolAddress', `has no default for ${address}: give it`)
+  }
+  return components
+    .map((c) => {
+      if (c === tcp) return `/tcp/${Number(tcp.value) + 1}`
+      return c.value === undefined ? `/${c.name}` : `/${c.name}/${c.value}`
+    })
+    .join('')
+}
+
+function checkEnrolment(enrolment: EnrolmentRecord, coordinatorId: string, role: string): void {
+  if (enrolment.coordinator !== coordinatorId) {
+    throw new AgentControlError(
+      AgentControlErrorCode.COORDINATOR_MISMATCH,
+      `this node enrolled with coordinator ${enrolment.coordinator}, not ${coordinatorId}`,
+      {
+        remediation:
+          'Point --coordinator at the coordinator the node enrolled with, or give the node a new data directory to enrol with this one.',
+      },
+    )
+  }
+  if (enrolment.node.role !== role) {
+    throw new AgentControlError(
+      AgentControlErrorCode.ROLE_MISMATCH,
+      `this node enrolled as a ${enrolment.node.role} and cannot start as a ${role}`,
+      { remediation: `Start it with --role ${enrolment.node.role}; a node keeps the role it enrolled with.` },
+    )
+  }
+}
+
+function peerIdIn(address: string, option: string): string {
+  let id: string | undefined
+  try {
+    id = multiaddr(address)
+      .getComponents()
+      .findLast((c) => c.name === 'p2p')?.value
+  } catch {
+    throw invalidOption(option, `${JSON.stringify(address)} is not a multiaddr`)
+  }
+  if (id === undefined) throw invalidOption(option, `${address} must end in /p2p/<coordinator id>`)
+  return id
+}

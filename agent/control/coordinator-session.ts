@@ -1,0 +1,141 @@
+/**
+ * A session with the coordinator on the agent's side: the control stream this node opens on its
+ * connection to the coordinator (docs/PROTOCOL.md §4 "Session stream"). The node says HELLO (its
+ * node id, role and site), checks the coordinator's HELLO, then sends a HEARTBEAT with its load
+ * report at once and every `heartbeatIntervalMs` after, until the stream or the connection ends.
+ *
+ * How a session ends decides what the client does next: *closed* (the coordinator closed the
+ * stream) and *failed* (reset, stall, connection lost) are retried; *refused* (an ERROR answered
+ * the hello, or the coordinator's hello was unacceptable) is retried only when the error says a
+ * retry can help.
+ */
+import type { Connection } from '@libp2p/interface'
+import {
+  CONTROL_PROTOCOL_ID,
+  CONTROL_PROTOCOL_VERSION,
+  checkHello,
+  type ProtocolVersion,
+  RemoteError,
+  UnexpectedMessageError,
+} from '../../protocol/index.js'
+import { MessageType } from '../../protocol/index.js'
+import { openStreamOn } from '../../transport/index.js'
+import { ControlChannel } from './control-channel.js'
+import type { LoadSampler } from './load-sampler.js'
+import type { AgentLogger } from './logger.js'
+
+export interface CoordinatorSessionOptions {
+  role: 'appliance' | 'connector'
+  /** The site the node enrolled in, announced in its hello. */
+  site?: string
+  software: string
+  heartbeatIntervalMs: number
+  idleTimeoutMs: number
+  /** Ends the session when aborted (the client stops). */
+  signal: AbortSignal
+}
+
+export interface CoordinatorSessionComponents {
+  nodeId: string
+  coordinatorId: string
+  sampler: LoadSampler
+  logger: AgentLogger
+  /** Called once the coordinator answered the hello. */
+  onOpen: (version: ProtocolVersion) => void
+}
+
+export type SessionEnd =
+  | { kind: 'closed' }
+  | { kind: 'failed'; error: Error }
+  | { kind: 'refused'; error: Error & { code: string; retryable: boolean } }
+
+/** Runs one session to its end. Never throws. */
+export async function runCoordinatorSession(
+  connection: Connection,
+  options: CoordinatorSessionOptions,
+  components: CoordinatorSessionComponents,
+): Promise<SessionEnd> {
+  const { signal } = options
+  let channel: ControlChannel
+  try {
+    channel = new ControlChannel(await openStreamOn(connection, CONTROL_PROTOCOL_ID, { signal }), {
+      idleTimeoutMs: options.idleTimeoutMs,
+    })
+  } catch (error) {
+    return { kind: 'failed', error: error as Error }
+  }
+  let heartbeats: NodeJS.Timeout | undefined
+  try {
+    await channel.send(
+      {
+        t: MessageType.HELLO,
+        protocol: { ...CONTROL_PROTOCOL_VERSION },
+        nodeId: components.nodeId,
+        role: options.role,
+        ...(options.site === undefined ? {} : { site: options.site }),
+        software: options.software,
+      },
+      signal,
+    )
+    let hello: Awaited<ReturnType<ControlChannel['receiveHello']>>
+    try {
+      hello = await channel.receiveHello(signal)
+    } catch (error) {
+      return refusedOrFailed(error)
+    }
+    if (hello === undefined) return { kind: 'closed' }
+    try {
+      const version = checkHello(hello, CONTROL_PROTOCOL_VERSION, { roles: ['coordinator'] })
+      if (hello.nodeId !== components.coordinatorId) {
+        throw new UnexpectedMessageError(MessageType.HELLO, `from ${hello.nodeId} (expected the coordinator)`)
+      }
+      components.onOpen(version)
+    } catch (error) {
+      await channel.fail(error)
+      return refusedOrFailed(error)
+    }
+    const beat = (): void => {
+      const heartbeat = {
+        t: MessageType.HEARTBEAT,
+        at: Date.now(),
+        intervalMs: options.heartbeatIntervalMs,
+        load: components.sampler.sample(),
+      } as const
+      channel.send(heartbeat).catch((error: unknown) => channel.abort(error))
+    }
+    beat()
+    heartbeats = setInterval(beat, options.heartbeatIntervalMs)
+    for (;;) {
+      const message = await channel.receive(signal)
+      if (message === undefined) return { kind: 'closed' }
+      if (message.t === MessageType.ERROR) {
+        // The coordinator refused a frame of ours; the session goes on unless it closes it.
+        components.logger.warn(
+          { event: 'coordinator-error', code: message.code, reType: message.reType },
+          `coordinator reported: ${message.message}`,
+        )
+        continue
+      }
+      await channel.refuse(
+        new UnexpectedMessageError(message.t, 'on a session stream from the coordinator', { reType: message.t }),
+      )
+    }
+  } catch (error) {
+    return { kind: 'failed', error: error as Error }
+  } finally {
+    clearInterval(heartbeats)
+    if (!channel.ended) await channel.close()
+  }
+}
+
+/** An error the coordinator sent, or a fatal problem with its hello, is a refusal. */
+function refusedOrFailed(error: unknown): SessionEnd {
+  const coded = error as Error & { code?: unknown; retryable?: unknown; fatal?: unknown }
+  if (typeof coded.code === 'string' && (error instanceof RemoteError || coded.fatal === true)) {
+    return {
+      kind: 'refused',
+      error: coded as Error & { code: string; retryable: boolean },
+    }
+  }
+  return { kind: 'failed', error: coded }
+}
