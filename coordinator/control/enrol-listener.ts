@@ -24,13 +24,16 @@ import {
   MessageType,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { createLifeboatNode, dialableAddresses, type LifeboatNode } from '../../transport/index.js'
+import { createLifeboatNode, dialableAddresses, type LifeboatNode, waitForEvents } from '../../transport/index.js'
 import type { MetadataStore, NodeRole } from '../store/metadata-store.js'
 import { ControlChannel } from './control-channel.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'
 import type { ControlLogger } from './logger.js'
 import { ENROL_PROTOCOL_ID } from './options.js'
+
+/** After its conversation, a connection is left this long for the node to close it first. */
+export const ENROL_LINGER_MS = 1_000
 
 export interface EnrolListenerOptions {
   listen: string[]
@@ -79,7 +82,9 @@ export class EnrolListener {
     const node = await createLifeboatNode({
       privateKey: this.#components.privateKey,
       listen: this.#options.listen,
-      maxConnections: maxConcurrent,
+      // libp2p's own bounds sit above ours, as a safety net: the gater below is the bound, since it
+      // counts connections still in their handshake too.
+      maxConnections: 2 * maxConcurrent,
       maxIncomingPendingConnections: maxConcurrent,
       gater: {
         denyInboundConnection: (maConn) => {
@@ -159,6 +164,11 @@ export class EnrolListener {
     } finally {
       this.#conversations.delete(connection.id)
       if (!channel.ended) await channel.close()
+      // The node closes once it has read the answer. Closing at once from this side could lose
+      // the answer: libp2p drops what the muxer has not yet written when a connection closes.
+      await waitForEvents([[connection, ['close']]], 'enrolment close', { timeoutMs: ENROL_LINGER_MS }).catch(
+        () => undefined,
+      )
       await connection.close().catch(() => connection.abort(new Error('enrolment over')))
     }
   }
