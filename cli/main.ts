@@ -7,6 +7,8 @@
 import '../protocol/promise-with-resolvers.js'
 import { Command, CommanderError } from 'commander'
 import { LifeboatError } from '../protocol/errors.js'
+import { registerAgentCommand } from './agent-command.js'
+import { registerCoordinatorCommand } from './coordinator-command.js'
 import { runDemo } from './demo-command.js'
 import { ExitCode } from './exit-codes.js'
 import { reportError } from './report-error.js'
@@ -74,6 +76,9 @@ async function main(argv: string[]): Promise<number> {
     .action(async (options: { size: string; keep?: string }) => {
       await runDemo(options, signal)
     })
+
+  registerCoordinatorCommand(program, signal)
+  registerAgentCommand(program, signal)
 
   try {
     await program.parseAsync(argv)

@@ -19,7 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
 import { enrolWithCoordinator } from './enrol-client.js'
-import { enrolmentFilePath, type EnrolmentRecord, readEnrolment, writeEnrolment } from './enrolment-file.js'
+import { type EnrolmentRecord, enrolmentFilePath, readEnrolment, writeEnrolment } from './enrolment-file.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
 import { type AgentLogger, silentLogger } from './logger.js'
 
@@ -64,7 +64,8 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
   if (enrolment !== undefined) checkEnrolment(enrolment, coordinatorId, init.role)
   else if (init.token === undefined) {
     throw new AgentControlError(AgentControlErrorCode.ENROLMENT_REQUIRED, `node ${nodeId} is not enrolled`, {
-      remediation: 'Pass --token with an enrolment token (lifeboat coordinator token create on the coordinator).',
+      remediation:
+        'Pass --token with an enrolment token (lifeboat coordinator token create on the coordinator).',
     })
   }
   const node = await createLifeboatNode({ privateKey: identity.privateKey })

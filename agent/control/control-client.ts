@@ -65,11 +65,15 @@ export type CoordinatorStreamHandler = (stream: Stream, connection: Connection) 
 export class ControlClient {
   readonly events: ControlClientEvents = new TypedEventBus()
   readonly coordinatorId: PeerId
-  readonly #init: Required<Pick<ControlClientInit, 'heartbeatIntervalMs' | 'frameIdleTimeoutMs' | 'baseDelayMs' | 'maxDelayMs' | 'software'>> &
+  readonly #init: Required<
+    Pick<
+      ControlClientInit,
+      'heartbeatIntervalMs' | 'frameIdleTimeoutMs' | 'baseDelayMs' | 'maxDelayMs' | 'software'
+    >
+  > &
     ControlClientInit
   readonly #node: LifeboatNode
   readonly #logger: AgentLogger
-  readonly #handled = new Set<string>()
   #keeper: ConnectionKeeper | undefined
   #bytes: ByteCounter | undefined
   #sampler: LoadSampler | undefined
@@ -175,15 +179,16 @@ export class ControlClient {
       try {
         await handler(stream, connection)
       } catch (error) {
-        this.#logger.error({ event: 'handler-failed', protocol, err: error }, `stream handler failed: ${(error as Error).message}`)
+        this.#logger.error(
+          { event: 'handler-failed', protocol, err: error },
+          `stream handler failed: ${(error as Error).message}`,
+        )
         abortStream(stream, error)
       }
     })
-    this.#handled.add(protocol)
   }
 
   async unhandle(protocol: string): Promise<void> {
-    this.#handled.delete(protocol)
     await this.#node.unhandle(protocol)
   }
 
@@ -231,6 +236,8 @@ export class ControlClient {
           void this.stop()
           return
         }
+      } else if (end.kind === 'closed' && !signal.aborted) {
+        this.#logger.info({ event: 'session-closed' }, 'the coordinator closed the session')
       } else if (end.kind === 'failed' && !signal.aborted) {
         const hint = wasOpen ? '' : ' (a node the coordinator does not know is dropped at connection time)'
         this.#logger.warn(
@@ -247,7 +254,10 @@ export class ControlClient {
   }
 }
 
-export function createControlClient(init: ControlClientInit, components: ControlClientComponents): ControlClient {
+export function createControlClient(
+  init: ControlClientInit,
+  components: ControlClientComponents,
+): ControlClient {
   return new ControlClient(init, components)
 }
 

@@ -14,11 +14,11 @@ import {
   CONTROL_PROTOCOL_ID,
   CONTROL_PROTOCOL_VERSION,
   checkHello,
+  MessageType,
   type ProtocolVersion,
   RemoteError,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { MessageType } from '../../protocol/index.js'
 import { openStreamOn } from '../../transport/index.js'
 import { ControlChannel } from './control-channel.js'
 import type { LoadSampler } from './load-sampler.js'
@@ -117,7 +117,9 @@ export async function runCoordinatorSession(
         continue
       }
       await channel.refuse(
-        new UnexpectedMessageError(message.t, 'on a session stream from the coordinator', { reType: message.t }),
+        new UnexpectedMessageError(message.t, 'on a session stream from the coordinator', {
+          reType: message.t,
+        }),
       )
     }
   } catch (error) {

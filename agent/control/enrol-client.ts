@@ -94,7 +94,9 @@ export async function enrolWithCoordinator(node: LifeboatNode, init: EnrolInit):
           }
           return answer.node
         }
-        await channel.refuse(new UnexpectedMessageError(answer.t, 'on an enrolment stream', { reType: answer.t }))
+        await channel.refuse(
+          new UnexpectedMessageError(answer.t, 'on an enrolment stream', { reType: answer.t }),
+        )
       }
     } finally {
       if (!channel.ended) await channel.close()

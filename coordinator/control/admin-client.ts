@@ -43,25 +43,32 @@ export function adminRequest(socketPath: string, init: AdminRequestInit): Promis
         let total = 0
         response.on('data', (chunk: Buffer) => {
           total += chunk.length
-          if (total > MAX_ANSWER_BYTES) response.destroy(badResponse(`an answer over ${MAX_ANSWER_BYTES} bytes`))
+          if (total > MAX_ANSWER_BYTES)
+            response.destroy(badResponse(`an answer over ${MAX_ANSWER_BYTES} bytes`))
           else chunks.push(chunk)
         })
         response.on('error', reject)
         response.on('end', () => {
           try {
-            resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+            resolve({
+              status: response.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+            })
           } catch (error) {
             reject(badResponse(`an answer that is not JSON (${(error as Error).message})`))
           }
         })
       },
     )
-    request.on('timeout', () => request.destroy(badResponse(`no answer within ${init.timeoutMs ?? ADMIN_CLIENT_TIMEOUT_MS} ms`)))
+    request.on('timeout', () =>
+      request.destroy(badResponse(`no answer within ${init.timeoutMs ?? ADMIN_CLIENT_TIMEOUT_MS} ms`)),
+    )
     request.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
         reject(
           new ControlError(ControlErrorCode.ADMIN_UNAVAILABLE, `no coordinator answers on ${socketPath}`, {
-            remediation: 'Start the coordinator on this data directory, or run the command while it is stopped.',
+            remediation:
+              'Start the coordinator on this data directory, or run the command while it is stopped.',
             retryable: true,
             cause: error,
           }),

@@ -106,7 +106,10 @@ export function createAdminServer(init: AdminServerInit, components: AdminServer
       const route = methods.get(request.method ?? '')
       if (route === undefined) {
         response.setHeader('Allow', [...methods.keys()].join(', '))
-        throw adminError(ControlErrorCode.ADMIN_METHOD_NOT_ALLOWED, `${request.method} is not allowed on ${path}`)
+        throw adminError(
+          ControlErrorCode.ADMIN_METHOD_NOT_ALLOWED,
+          `${request.method} is not allowed on ${path}`,
+        )
       }
       const answer = await route(await readJsonBody(request, maxBodyBytes))
       send(response, answer.status, answer.body)
@@ -214,9 +217,13 @@ function statusFor(code: string): number {
 }
 
 function tooLarge(maxBytes: number): ControlError {
-  return new ControlError(ControlErrorCode.ADMIN_BODY_TOO_LARGE, `the request body exceeds ${maxBytes} bytes`, {
-    remediation: 'Send a token request of a few hundred bytes.',
-  })
+  return new ControlError(
+    ControlErrorCode.ADMIN_BODY_TOO_LARGE,
+    `the request body exceeds ${maxBytes} bytes`,
+    {
+      remediation: 'Send a token request of a few hundred bytes.',
+    },
+  )
 }
 
 function adminError(code: ControlErrorCode, message: string): ControlError {

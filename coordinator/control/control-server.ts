@@ -11,7 +11,12 @@
  */
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { CONTROL_PROTOCOL_ID, CONTROL_PROTOCOL_VERSION, type Hello, MessageType } from '../../protocol/index.js'
+import {
+  CONTROL_PROTOCOL_ID,
+  CONTROL_PROTOCOL_VERSION,
+  type Hello,
+  MessageType,
+} from '../../protocol/index.js'
 import {
   createLifeboatNode,
   dialableAddresses,
@@ -21,9 +26,9 @@ import {
 } from '../../transport/index.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import type { ControlChannel } from './control-channel.js'
+import { EnrolListener } from './enrol-listener.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import { type ControlEvents, createControlEvents } from './events.js'
-import { EnrolListener } from './enrol-listener.js'
 import { LivenessTracker, type NodeLoad } from './liveness.js'
 import { type ControlLogger, silentLogger } from './logger.js'
 import { runNodeSession } from './node-session.js'
@@ -66,7 +71,10 @@ export interface ControlServer {
   idle(): Promise<void>
 }
 
-export function createControlServer(init: ControlServerInit, components: ControlServerComponents): ControlServer {
+export function createControlServer(
+  init: ControlServerInit,
+  components: ControlServerComponents,
+): ControlServer {
   return new DefaultControlServer(controlServerOptions(init), components)
 }
 
@@ -244,7 +252,10 @@ class DefaultControlServer implements ControlServer {
       message: `peer ${peerId} is not an enrolled node`,
       at: this.#now(),
     }
-    this.#logger.warn({ event: 'peer-refused', peerId, code: refusal.code }, 'refused a peer that is not enrolled')
+    this.#logger.warn(
+      { event: 'peer-refused', peerId, code: refusal.code },
+      'refused a peer that is not enrolled',
+    )
     this.events.emit('peer-refused', refusal)
     return true
   }

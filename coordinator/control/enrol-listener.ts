@@ -24,7 +24,12 @@ import {
   MessageType,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { createLifeboatNode, dialableAddresses, type LifeboatNode, waitForEvents } from '../../transport/index.js'
+import {
+  createLifeboatNode,
+  dialableAddresses,
+  type LifeboatNode,
+  waitForEvents,
+} from '../../transport/index.js'
 import type { MetadataStore, NodeRole } from '../store/metadata-store.js'
 import { ControlChannel } from './control-channel.js'
 import { ControlError, ControlErrorCode } from './errors.js'
@@ -90,7 +95,11 @@ export class EnrolListener {
         denyInboundConnection: (maConn) => {
           if (this.#admitted.size >= maxConcurrent) {
             this.#components.logger.warn(
-              { event: 'enrolment-busy', remoteAddr: maConn.remoteAddr.toString(), open: this.#admitted.size },
+              {
+                event: 'enrolment-busy',
+                remoteAddr: maConn.remoteAddr.toString(),
+                open: this.#admitted.size,
+              },
               'enrolment connection refused: too many at once',
             )
             return true
@@ -222,7 +231,13 @@ export class EnrolListener {
       // Not bound by the deadline: the token is spent, so the node must learn that it enrolled.
     )
     logger.info(
-      { event: 'node-enrolled', nodeId: node.id, tenantId: node.tenantId, siteId: node.siteId, role: node.role },
+      {
+        event: 'node-enrolled',
+        nodeId: node.id,
+        tenantId: node.tenantId,
+        siteId: node.siteId,
+        role: node.role,
+      },
       'node enrolled',
     )
     events.emit('node-enrolled', {
@@ -269,6 +284,9 @@ function enrolTimeout(deadlineMs: number): ControlError {
   return new ControlError(
     ControlErrorCode.ENROL_TIMEOUT,
     `the enrolment did not finish within ${deadlineMs} ms`,
-    { remediation: 'Retry the enrolment; check the link to the coordinator if it keeps timing out.', retryable: true },
+    {
+      remediation: 'Retry the enrolment; check the link to the coordinator if it keeps timing out.',
+      retryable: true,
+    },
   )
 }

@@ -34,10 +34,7 @@ export interface LivenessOptions {
 }
 
 export interface LivenessComponents {
-  store: Pick<
-    MetadataStore,
-    'listTenants' | 'listNodes' | 'markNodeSeen' | 'setNodeStatus'
-  >
+  store: Pick<MetadataStore, 'listTenants' | 'listNodes' | 'markNodeSeen' | 'setNodeStatus'>
   events: ControlEvents
   logger: ControlLogger
   now: () => number

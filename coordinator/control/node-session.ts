@@ -15,8 +15,8 @@ import {
   CONTROL_PROTOCOL_VERSION,
   type ControlMessage,
   checkHello,
-  type Hello,
   type FrameRef,
+  type Hello,
   MessageType,
   RemoteError,
   UnexpectedMessageError,
@@ -67,6 +67,10 @@ export async function runNodeSession(
     logger.info({ event: 'session-closed', nodeId: peerId }, 'node closed its session')
   } catch (error) {
     const code = (error as { code?: unknown }).code
+    if (options.signal.aborted) {
+      logger.info({ event: 'session-closed', nodeId: peerId }, 'session closed: the coordinator is stopping')
+      return
+    }
     logger.warn(
       { event: 'session-ended', nodeId: peerId, code, err: error },
       `session ended: ${(error as Error).message}`,

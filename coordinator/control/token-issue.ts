@@ -15,13 +15,17 @@ import {
   DEFAULT_ENROLMENT_TOKEN_TTL_MS,
   MAX_ENROLMENT_TOKEN_TTL_MS,
   MAX_ID_LENGTH,
-  MIN_ENROLMENT_TOKEN_TTL_MS,
   type MetadataStore,
+  MIN_ENROLMENT_TOKEN_TTL_MS,
   type NodeRole,
 } from '../store/metadata-store.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 
-const StoreId = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' })
+const StoreId = Type.String({
+  minLength: 1,
+  maxLength: MAX_ID_LENGTH,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+})
 const Role = Type.Union([Type.Literal('appliance'), Type.Literal('connector')])
 
 export const TokenRequestSchema = Type.Object(
@@ -77,7 +81,10 @@ export function isIssuedToken(value: unknown): value is IssuedToken {
  * tenant and the site (named after their ids) when they do not exist.
  */
 export async function issueEnrolmentToken(
-  store: Pick<MetadataStore, 'getTenant' | 'createTenant' | 'getSite' | 'createSite' | 'createEnrolmentToken'>,
+  store: Pick<
+    MetadataStore,
+    'getTenant' | 'createTenant' | 'getSite' | 'createSite' | 'createEnrolmentToken'
+  >,
   request: TokenRequest,
   now: number,
 ): Promise<IssuedToken> {

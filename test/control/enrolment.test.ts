@@ -9,7 +9,12 @@ const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
 
 /** Starts an agent that must be refused at enrolment; returns the error it threw. */
-async function refusedAgent(coordinator: TestCoordinator, token: string, role: 'appliance' | 'connector' = 'appliance', dataDir?: string) {
+async function refusedAgent(
+  coordinator: TestCoordinator,
+  token: string,
+  role: 'appliance' | 'connector' = 'appliance',
+  dataDir?: string,
+) {
   const dir = dataDir ?? (await cleanup.tempDir('lifeboat-agent-'))
   const error = await startAgent({
     dataDir: dir,
@@ -90,7 +95,9 @@ describe('enrolment with a one-time token', () => {
     expect(refused.error).toMatchObject({ code: 'ENROL_TOKEN_USED', retryable: false })
     expect(refused.error.remediation).toMatch(/new enrolment token/)
     expect(refusals.map((r) => r.code)).toEqual(['ENROL_TOKEN_USED'])
-    expect(coordinator.logger.events('enrolment-refused')[0]?.fields).toMatchObject({ code: 'ENROL_TOKEN_USED' })
+    expect(coordinator.logger.events('enrolment-refused')[0]?.fields).toMatchObject({
+      code: 'ENROL_TOKEN_USED',
+    })
     expect(await readEnrolment(enrolmentFilePath(refused.dataDir))).toBeUndefined()
     expect((await coordinator.store.listNodes('acme')).map((n) => n.id)).not.toContain(refusals[0]!.peerId)
   })

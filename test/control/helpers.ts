@@ -183,7 +183,11 @@ export class RawControlStream {
     this.connection = connection
   }
 
-  static async open(node: LifeboatNode, address: string, protocol = CONTROL_PROTOCOL_ID): Promise<RawControlStream> {
+  static async open(
+    node: LifeboatNode,
+    address: string,
+    protocol = CONTROL_PROTOCOL_ID,
+  ): Promise<RawControlStream> {
     const connection = await node.dial(multiaddr(address), { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
     return RawControlStream.on(connection, protocol)
   }
@@ -257,6 +261,10 @@ export async function enrolDirectly(
   node: LifeboatNode,
   role: NodeRole = 'appliance',
 ): Promise<void> {
-  await coordinator.store.redeemEnrolmentToken(await coordinator.token(role), node.peerId.toString(), role, Date.now())
+  await coordinator.store.redeemEnrolmentToken(
+    await coordinator.token(role),
+    node.peerId.toString(),
+    role,
+    Date.now(),
+  )
 }
-

@@ -29,7 +29,9 @@ async function dialIsDropped(node: Awaited<ReturnType<Cleanup['node']>>, address
     return true
   }
   if (connection.status === 'open') {
-    await waitForEvents([[connection, ['close']]], 'refusal', { timeoutMs: WAIT_LIMIT_MS }).catch(() => undefined)
+    await waitForEvents([[connection, ['close']]], 'refusal', { timeoutMs: WAIT_LIMIT_MS }).catch(
+      () => undefined,
+    )
   }
   return connection.status !== 'open'
 }
@@ -69,7 +71,9 @@ describe('the enrolment listener', () => {
   it('closes a connection that does nothing once its deadline passes', async () => {
     const coordinator = await startTestCoordinator(cleanup, { enrolDeadlineMs: 300 })
     const node = await cleanup.node()
-    const connection = await node.dial(multiaddr(coordinator.enrolAddress), { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
+    const connection = await node.dial(multiaddr(coordinator.enrolAddress), {
+      signal: AbortSignal.timeout(WAIT_LIMIT_MS),
+    })
     const started = Date.now()
     await waitForEvents([[connection, ['close']]], 'deadline close', { timeoutMs: WAIT_LIMIT_MS })
     expect(Date.now() - started).toBeLessThan(WAIT_LIMIT_MS)
@@ -83,12 +87,19 @@ describe('the enrolment listener', () => {
     await enrol.send(nodeHello(node.peerId.toString(), 'appliance'))
     expect(await enrol.receive()).toMatchObject({ t: MessageType.HELLO, role: 'coordinator' })
     // No ENROL follows: the coordinator gives up at the deadline and says so.
-    expect(await enrol.receive()).toMatchObject({ t: MessageType.ERROR, code: 'CONTROL_ENROL_TIMEOUT', retryable: true })
+    expect(await enrol.receive()).toMatchObject({
+      t: MessageType.ERROR,
+      code: 'CONTROL_ENROL_TIMEOUT',
+      retryable: true,
+    })
     await eventually(() => enrol.connection.status === 'closed', 'connection closed')
   })
 
   it('refuses connections beyond its bound while the others are open', async () => {
-    const coordinator = await startTestCoordinator(cleanup, { maxConcurrentEnrolments: 2, enrolDeadlineMs: 5_000 })
+    const coordinator = await startTestCoordinator(cleanup, {
+      maxConcurrentEnrolments: 2,
+      enrolDeadlineMs: 5_000,
+    })
     const held = [await cleanup.node(), await cleanup.node()]
     for (const node of held) {
       await node.dial(multiaddr(coordinator.enrolAddress), { signal: AbortSignal.timeout(WAIT_LIMIT_MS) })
@@ -100,7 +111,10 @@ describe('the enrolment listener', () => {
     expect(held.every((node) => node.getConnections()[0]?.status === 'open')).toBe(true)
     // Once one leaves, a newcomer gets in.
     await held[0]!.stop()
-    await eventually(async () => dialSucceeds(await cleanup.node(), coordinator.enrolAddress), 'admitted again')
+    await eventually(
+      async () => dialSucceeds(await cleanup.node(), coordinator.enrolAddress),
+      'admitted again',
+    )
   })
 
   it('answers an enrolment that is not a node hello with an error', async () => {

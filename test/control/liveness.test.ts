@@ -41,7 +41,10 @@ async function countingStore() {
 
 /** Records every node status event, in order. */
 function statusEvents(coordinator: TestCoordinator) {
-  const seen: Array<{ type: 'node-online' | 'node-offline'; detail: ControlEventMap['node-offline'] | ControlEventMap['node-online'] }> = []
+  const seen: Array<{
+    type: 'node-online' | 'node-offline'
+    detail: ControlEventMap['node-offline'] | ControlEventMap['node-online']
+  }> = []
   coordinator.server.events.on('node-online', (detail) => seen.push({ type: 'node-online', detail }))
   coordinator.server.events.on('node-offline', (detail) => seen.push({ type: 'node-offline', detail }))
   return seen
@@ -67,12 +70,21 @@ describe('liveness', () => {
 
     // Silence: after 2 missed intervals (+ half of one) the node is offline.
     const offline = await withLimit(coordinator.server.events.next('node-offline'), 'node-offline')
-    expect(offline).toMatchObject({ nodeId, tenantId: 'acme', siteId: 'dc1', role: 'appliance', missedHeartbeats: 2 })
+    expect(offline).toMatchObject({
+      nodeId,
+      tenantId: 'acme',
+      siteId: 'dc1',
+      role: 'appliance',
+      missedHeartbeats: 2,
+    })
     expect(offline.lastSeenAt).toBe(lastHeard)
     expect(offline.at - lastHeard).toBeGreaterThanOrEqual(250)
     expect(coordinator.server.isOnline(nodeId)).toBe(false)
     expect(coordinator.server.loadOf(nodeId)).toBeUndefined()
-    expect(await coordinator.store.findNode(nodeId)).toMatchObject({ status: 'offline', lastSeenAt: lastHeard })
+    expect(await coordinator.store.findNode(nodeId)).toMatchObject({
+      status: 'offline',
+      lastSeenAt: lastHeard,
+    })
 
     // The session is still there: the next heartbeat brings the node back.
     const online = coordinator.server.events.next('node-online')
@@ -121,7 +133,11 @@ describe('liveness', () => {
     await first.server.stop()
     await store.setNodeStatus(node.peerId.toString(), 'online', Date.now())
 
-    const second = await startTestCoordinator(cleanup, { missedHeartbeats: 2, heartbeatIntervalMs: 100 }, { store })
+    const second = await startTestCoordinator(
+      cleanup,
+      { missedHeartbeats: 2, heartbeatIntervalMs: 100 },
+      { store },
+    )
     expect(second.server.isOnline(node.peerId.toString())).toBe(true)
     const offline = await withLimit(second.server.events.next('node-offline'), 'node-offline')
     expect(offline.nodeId).toBe(node.peerId.toString())

@@ -75,10 +75,14 @@ describe('a real agent’s load report', () => {
     expect(first.load.freeMemory).toBeGreaterThan(0)
 
     // Push 4 MiB to the agent: its next reports show it received them.
-    const framed = createFramedStream(await coordinator.server.openStreamTo(nodeId, '/lifeboat/test-sink/1.0.0'))
+    const framed = createFramedStream(
+      await coordinator.server.openStreamTo(nodeId, '/lifeboat/test-sink/1.0.0'),
+    )
     for (let i = 0; i < 4; i++) await framed.write(Buffer.alloc(1024 * 1024, i))
     await framed.closeWrite()
-    expect(Buffer.from((await withLimit(framed.read(), 'sink answer'))!).toString()).toBe(String(4 * 1024 * 1024))
+    expect(Buffer.from((await withLimit(framed.read(), 'sink answer'))!).toString()).toBe(
+      String(4 * 1024 * 1024),
+    )
     const reports: number[] = []
     coordinator.server.events.on('node-offline', () => reports.push(-1))
     await eventually(() => {

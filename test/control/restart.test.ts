@@ -21,7 +21,11 @@ async function coordinatorOn(dataDir: string, port: number, enrolPort: number): 
 }
 
 function portOf(address: string): number {
-  return Number(multiaddr(address).getComponents().find((c) => c.name === 'tcp')!.value)
+  return Number(
+    multiaddr(address)
+      .getComponents()
+      .find((c) => c.name === 'tcp')!.value,
+  )
 }
 
 describe('a coordinator restart', () => {
@@ -35,7 +39,14 @@ describe('a coordinator restart', () => {
     const { token } = await first.store.createEnrolmentToken('acme', 'dc1', 'appliance', 60_000, Date.now())
 
     const agentDir = await cleanup.tempDir('lifeboat-agent-')
-    const agentInit = { dataDir: agentDir, coordinator: address, role: 'appliance' as const, heartbeatIntervalMs: 200, baseDelayMs: 50, maxDelayMs: 200 }
+    const agentInit = {
+      dataDir: agentDir,
+      coordinator: address,
+      role: 'appliance' as const,
+      heartbeatIntervalMs: 200,
+      baseDelayMs: 50,
+      maxDelayMs: 200,
+    }
     const agent = await startAgent({ ...agentInit, token, enrolAddress })
     cleanup.add(() => agent.stop())
     const nodeId = agent.node.peerId.toString()

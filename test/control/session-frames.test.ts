@@ -24,7 +24,11 @@ async function openSession(coordinator: TestCoordinator) {
   const session = await RawControlStream.open(node, coordinator.address)
   await session.send(nodeHello(node.peerId.toString(), 'appliance', { site: 'dc1' }))
   const answer = await session.receive()
-  expect(answer).toMatchObject({ t: MessageType.HELLO, role: 'coordinator', nodeId: coordinator.server.peerId })
+  expect(answer).toMatchObject({
+    t: MessageType.HELLO,
+    role: 'coordinator',
+    nodeId: coordinator.server.peerId,
+  })
   return { node, session, nodeId: node.peerId.toString() }
 }
 
@@ -66,7 +70,8 @@ describe('a node session refuses bad frames', () => {
   it(`closes the stream after ${MAX_CONSECUTIVE_BAD_FRAMES} refused frames in a row`, async () => {
     const coordinator = await startTestCoordinator(cleanup)
     const { session } = await openSession(coordinator)
-    for (let i = 0; i < MAX_CONSECUTIVE_BAD_FRAMES; i++) await session.sendBytes(frame(Uint8Array.from([0xc1])))
+    for (let i = 0; i < MAX_CONSECUTIVE_BAD_FRAMES; i++)
+      await session.sendBytes(frame(Uint8Array.from([0xc1])))
     const codes: string[] = []
     for (let i = 0; i < MAX_CONSECUTIVE_BAD_FRAMES; i++) {
       const message = await session.receive()
@@ -126,7 +131,11 @@ describe('a node session refuses a bad hello', () => {
     const answer = await session.receive()
     expect(await session.ended()).toBeDefined()
     await eventually(() => refusals.length === 1, 'session-refused emitted')
-    return { answer: answer as Extract<ControlMessage, { t: 2 }>, refusal: refusals[0]!, nodeId: node.peerId.toString() }
+    return {
+      answer: answer as Extract<ControlMessage, { t: 2 }>,
+      refusal: refusals[0]!,
+      nodeId: node.peerId.toString(),
+    }
   }
 
   it('refuses another major version with an error naming both versions', async () => {
@@ -152,7 +161,10 @@ describe('a node session refuses a bad hello', () => {
   it('refuses a hello naming another node, another site, or not being a hello', async () => {
     const coordinator = await startTestCoordinator(cleanup)
     const other = (await cleanup.node()).peerId.toString()
-    expectError((await refusedHello(coordinator, () => nodeHello(other, 'appliance'))).answer, 'CONTROL_NODE_ID_MISMATCH')
+    expectError(
+      (await refusedHello(coordinator, () => nodeHello(other, 'appliance'))).answer,
+      'CONTROL_NODE_ID_MISMATCH',
+    )
     expectError(
       (await refusedHello(coordinator, (id) => nodeHello(id, 'appliance', { site: 'elsewhere' }))).answer,
       'CONTROL_SITE_MISMATCH',

@@ -1,0 +1,92 @@
+/**
+ * `lifeboat agent start`: run a node (an appliance or a connector) against a coordinator. On the
+ * first start the node enrols with the one-time token (`--token`, or the LIFEBOAT_ENROL_TOKEN
+ * environment variable, which keeps it out of the process list) and remembers it in its data
+ * directory; every start then keeps one connection to the coordinator and heartbeats on it. JSON
+ * logs (pino) on stdout; SIGINT / SIGTERM stop it cleanly. A refused token, or a session refusal
+ * a retry cannot fix, ends it with the coordinator's coded error.
+ */
+import type { Command } from 'commander'
+import { pino } from 'pino'
+import { startAgent } from '../agent/control/index.js'
+import { LifeboatError } from '../protocol/errors.js'
+import { parseDuration, softwareVersion, untilAborted } from './coordinator-command.js'
+
+/** Where the token is read from when `--token` is not given. */
+export const TOKEN_ENV = 'LIFEBOAT_ENROL_TOKEN'
+
+interface AgentStartOptions {
+  dataDir: string
+  coordinator: string
+  role: string
+  token?: string
+  enrolAddress?: string
+  heartbeatInterval: string
+  name?: string
+}
+
+export function registerAgentCommand(program: Command, signal: AbortSignal): void {
+  program
+    .command('agent')
+    .description('a replication appliance or cloud connector node')
+    .command('start')
+    .description('enrol if needed, then keep connected to the coordinator and heartbeat; JSON logs on stdout')
+    .requiredOption('--data-dir <dir>', 'the node identity key and its enrolment')
+    .requiredOption('--coordinator <multiaddr>', 'the coordinator control address, ending in /p2p/<peer id>')
+    .requiredOption('--role <role>', 'appliance or connector')
+    .option('--token <token>', `one-time enrolment token, first start only (or $${TOKEN_ENV})`)
+    .option('--enrol-address <multiaddr>', 'the coordinator enrolment address (default: control port + 1)')
+    .option('--heartbeat-interval <duration>', 'how often to report load', '5s')
+    .option('--name <name>', 'the node name shown to people (default: the host name)')
+    .action(async (options: AgentStartOptions) => {
+      await runAgent(options, signal)
+    })
+}
+
+async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promise<void> {
+  const role = options.role
+  if (role !== 'appliance' && role !== 'connector') {
+    throw new LifeboatError('CLI_USAGE_INVALID_ROLE', `--role "${role}" is not a node role`, {
+      remediation: 'Give --role appliance (a replication source) or --role connector (a recovery target).',
+    })
+  }
+  const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
+  const logger = pino({ base: { name: 'lifeboat-agent', pid: process.pid } })
+  const agent = await startAgent(
+    {
+      dataDir: options.dataDir,
+      coordinator: options.coordinator,
+      role,
+      token: options.token ?? process.env[TOKEN_ENV],
+      enrolAddress: options.enrolAddress,
+      heartbeatIntervalMs,
+      name: options.name,
+      software: softwareVersion(),
+      signal,
+    },
+    { logger },
+  )
+  const { node } = agent.enrolment
+  logger.info(
+    {
+      event: 'agent-started',
+      nodeId: agent.node.peerId.toString(),
+      role: node.role,
+      tenantId: node.tenant,
+      siteId: node.site,
+      enrolledNow: agent.enrolledNow,
+      coordinator: options.coordinator,
+    },
+    'agent started',
+  )
+  let refusal: Error | undefined
+  const refused = agent.client.events.next('refused').then(({ error }) => {
+    refusal = error
+  })
+  await Promise.race([untilAborted(signal), refused])
+  logger.info({ event: 'agent-stopping' }, 'stopping')
+  await agent.stop()
+  logger.info({ event: 'agent-stopped' }, 'agent stopped')
+  logger.flush()
+  if (refusal !== undefined) throw refusal
+}
