@@ -27,7 +27,8 @@ export const MAX_MAX_PENDING_PER_HANDLER = 100_000
 
 export type Unsubscribe = () => void
 
-export type EventHandler<P> = (payload: P) => void | Promise<void>
+/** A handler may return a promise: the bus then counts it as pending work until it settles. */
+export type EventHandler<P> = (payload: P) => unknown
 
 export interface EventBusInit {
   /** Default DEFAULT_MAX_PENDING_PER_HANDLER, 1..MAX_MAX_PENDING_PER_HANDLER. */
@@ -117,16 +118,16 @@ export function createEventBus<M extends object>(
       }
       return
     }
-    let result: void | Promise<void>
+    let result: unknown
     try {
       result = (subscription.handler as EventHandler<unknown>)(payload)
     } catch (error) {
       handlerFailed(type, error)
       return
     }
-    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+    if (isThenable(result)) {
       subscription.pending++
-      ;(result as Promise<void>).then(
+      result.then(
         () => settle(type, subscription),
         (error: unknown) => {
           handlerFailed(type, error)
@@ -177,4 +178,10 @@ export function createEventBus<M extends object>(
       return { ...stats }
     },
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  )
 }
