@@ -108,6 +108,13 @@ export interface NodePresenceEvent {
   at: number
 }
 
+export interface NodeOfflineEvent extends NodePresenceEvent {
+  /** The node's last heartbeat (or hello) this coordinator received, if any. */
+  lastSeenAt?: number
+  /** Heartbeat intervals the node missed in a row. */
+  missedHeartbeats?: number
+}
+
 /** What a node's HEARTBEAT `load` says, as the dispatcher and the agents' gossip use it. */
 export interface SiteLoad {
   activeJobs: number
@@ -146,7 +153,7 @@ export interface LifecycleEventMap {
   retried: JobRetriedEvent
   'rpo-at-risk': RpoAtRiskEvent
   'node-online': NodePresenceEvent
-  'node-offline': NodePresenceEvent & { lastSeenAt?: number }
+  'node-offline': NodeOfflineEvent
   'site-load': SiteLoadEvent
 }
 

@@ -7,14 +7,15 @@
  *   timetable.
  * - `cron` — a five-field cron expression read in an IANA time zone, for maintenance at a time of
  *   day. Due times are croner's runs in that zone, which handles daylight-saving changes the way
- *   Vixie cron and croner-rust do for a fixed time: a time skipped by the spring-forward jump runs
- *   once, right after the jump; a time repeated by the fall-back runs once, at its first occurrence.
+ *   Vixie cron does for a fixed time (no wildcard or step in minute and hour): a time skipped by the
+ *   spring-forward jump runs once, right after the jump; a time repeated by the fall-back runs once,
+ *   at its first occurrence. An hourly job keeps running every hour of absolute time.
  *
  * A *due time* is an instant (milliseconds since the epoch) at which a run should start. `nextDue`
  * is the first due time strictly after a given one; `dueRunsBetween` counts the due times in
  * (after, until] so that the scheduler can coalesce runs missed while it was down into one.
  */
-import { Cron } from 'croner'
+import { Cron, type CronOptions } from 'croner'
 import { invalidSchedule } from './errors.js'
 
 /** Shortest interval: a replication cycle more often than this is noise against the 30 s pass. */
@@ -185,7 +186,7 @@ function checkExpression(value: unknown, timeZone: string): string {
   const expression = value.trim().replace(/\s+/g, ' ')
   let cron: Cron
   try {
-    cron = new Cron(expression, { timezone: timeZone, mode: '5-part', paused: true })
+    cron = new Cron(expression, cronOptions(timeZone))
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message.replace(/^CronPattern: /, '') : String(cause)
     throw invalidSchedule(
@@ -211,6 +212,16 @@ function checkExpression(value: unknown, timeZone: string): string {
   return expression
 }
 
+/**
+ * Five fields only (no seconds, no years). `no-wildcard`: a job whose minute and hour fields hold no
+ * wildcard or step — single values, lists, ranges — is a fixed-time job for DST (once in the gap,
+ * once when repeated), as in Vixie cron; croner's default would make `30 2,14 * * *` run twice on a
+ * fall-back day. `paused` and no callback: croner starts no timer, the object only computes times.
+ */
+function cronOptions(timeZone: string): CronOptions {
+  return { timezone: timeZone, mode: '5-part', fixedTimeRule: 'no-wildcard', paused: true }
+}
+
 const cronCache = new Map<string, Cron>()
 
 function compiled(schedule: CronSchedule): Cron {
@@ -218,8 +229,7 @@ function compiled(schedule: CronSchedule): Cron {
   let cron = cronCache.get(key)
   if (cron === undefined) {
     if (cronCache.size >= CRON_CACHE_SIZE) cronCache.clear()
-    // `paused` and no callback: croner starts no timer; the object only computes run times.
-    cron = new Cron(schedule.expression, { timezone: schedule.timeZone, mode: '5-part', paused: true })
+    cron = new Cron(schedule.expression, cronOptions(schedule.timeZone))
     cronCache.set(key, cron)
   }
   return cron

@@ -42,6 +42,14 @@ describe('cron across DST in Europe/Berlin', () => {
     expect(dueRunsBetween(schedule, at('2025-10-25T22:00:00Z'), at('2025-10-26T22:59:59Z'))?.count).toBe(1)
   })
 
+  it('a list of fixed times counts as fixed: 02:30 and 14:30 run once each on the fall-back day', () => {
+    expect(runs('30 2,14 * * *', 'Europe/Berlin', '2025-10-25T22:00:00Z', 3)).toEqual([
+      '2025-10-26T00:30:00.000Z', // first 02:30 only
+      '2025-10-26T13:30:00.000Z', // 14:30 CET
+      '2025-10-27T01:30:00.000Z',
+    ])
+  })
+
   it('an hourly job runs every hour of absolute time through the repeated hour', () => {
     expect(runs('30 * * * *', 'Europe/Berlin', '2025-10-25T22:00:00Z', 5)).toEqual([
       '2025-10-25T22:30:00.000Z',
