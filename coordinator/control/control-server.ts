@@ -6,8 +6,9 @@
  * liveness (liveness.ts). It never dials a node: work reaches a node on a stream opened back over
  * the connection the node keeps (`openStreamTo`).
  *
- * What it tells the rest of the coordinator goes out on its event bus (events.ts): node-enrolled,
- * node-online, node-offline, and the refusals.
+ * What it tells the rest of the coordinator goes out on two buses (events.ts): node-online,
+ * node-offline and site-load on the coordinator's lifecycle bus, which the dispatcher follows;
+ * node-enrolled and the refusals on the control link's own.
  */
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -24,6 +25,7 @@ import {
   type OpenStreamOptions,
   openStreamToPeer,
 } from '../../transport/index.js'
+import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import type { ControlChannel } from './control-channel.js'
 import { EnrolListener } from './enrol-listener.js'
@@ -34,19 +36,30 @@ import { type ControlLogger, silentLogger } from './logger.js'
 import { runNodeSession } from './node-session.js'
 import { type ControlServerInit, type ControlServerOptions, controlServerOptions } from './options.js'
 
+/** The store records the control link reads and writes: nodes, and token redemption. */
+export type ControlStore = Pick<
+  MetadataStore,
+  'findNode' | 'redeemEnrolmentToken' | 'listTenants' | 'listNodes' | 'markNodeSeen' | 'setNodeStatus'
+>
+
 export interface ControlServerComponents {
-  store: MetadataStore
+  store: ControlStore
   /** The coordinator's Ed25519 identity (transport/identity.ts); both listeners use it. */
   privateKey: PrivateKey
   logger?: ControlLogger
   /** The clock for every stored time and token expiry. Default Date.now. */
   now?: () => number
-  /** The bus to emit on; a new one when absent. */
-  events?: ControlEvents
+  /** The coordinator's lifecycle bus (node-online, node-offline, site-load); a new one when absent. */
+  events?: LifecycleEvents
+  /** The control link's own bus (enrolments, refusals); a new one when absent. */
+  controlEvents?: ControlEvents
 }
 
 export interface ControlServer {
-  readonly events: ControlEvents
+  /** node-online, node-offline, site-load. */
+  readonly events: LifecycleEvents
+  /** node-enrolled, enrolment-refused, session-refused, peer-refused. */
+  readonly controlEvents: ControlEvents
   /** The coordinator's node id (peer id), the /p2p/ part of its addresses. */
   readonly peerId: string
   /** Starts both listeners and liveness. Idempotent. */
@@ -79,10 +92,11 @@ export function createControlServer(
 }
 
 class DefaultControlServer implements ControlServer {
-  readonly events: ControlEvents
+  readonly events: LifecycleEvents
+  readonly controlEvents: ControlEvents
   readonly peerId: string
   readonly #options: ControlServerOptions
-  readonly #store: MetadataStore
+  readonly #store: ControlStore
   readonly #privateKey: PrivateKey
   readonly #logger: ControlLogger
   readonly #now: () => number
@@ -100,7 +114,8 @@ class DefaultControlServer implements ControlServer {
     this.#privateKey = components.privateKey
     this.#logger = components.logger ?? silentLogger
     this.#now = components.now ?? Date.now
-    this.events = components.events ?? createControlEvents()
+    this.events = components.events ?? createLifecycleEvents({}, { log: this.#logger })
+    this.controlEvents = components.controlEvents ?? createControlEvents({ log: this.#logger })
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
     this.#liveness = new LivenessTracker(options, {
       store: this.#store,
@@ -118,7 +133,7 @@ class DefaultControlServer implements ControlServer {
       {
         privateKey: this.#privateKey,
         store: this.#store,
-        events: this.events,
+        events: this.controlEvents,
         logger: this.#logger,
         now: this.#now,
         hello: () => this.#hello(),
@@ -215,7 +230,7 @@ class DefaultControlServer implements ControlServer {
         {
           store: this.#store,
           liveness: this.#liveness,
-          events: this.events,
+          events: this.controlEvents,
           logger: this.#logger,
           now: this.#now,
           hello: () => this.#hello(),
@@ -256,7 +271,7 @@ class DefaultControlServer implements ControlServer {
       { event: 'peer-refused', peerId, code: refusal.code },
       'refused a peer that is not enrolled',
     )
-    this.events.emit('peer-refused', refusal)
+    this.controlEvents.emit('peer-refused', refusal)
     return true
   }
 

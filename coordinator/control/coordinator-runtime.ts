@@ -15,8 +15,8 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../../transport/index.js'
-import { createLevelStore } from '../store/level-store.js'
-import type { MetadataStore } from '../store/metadata-store.js'
+import type { LifecycleEvents } from '../events/lifecycle-events.js'
+import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
 import { ADMIN_SOCKET_NAME, type AdminServer, createAdminServer } from './admin-server.js'
 import { type ControlServer, createControlServer } from './control-server.js'
 import type { ControlLogger } from './logger.js'
@@ -34,11 +34,13 @@ export interface CoordinatorInit extends ControlServerInit {
 export interface CoordinatorComponents {
   logger?: ControlLogger
   now?: () => number
+  /** The coordinator's lifecycle bus; a new one when absent. */
+  events?: LifecycleEvents
 }
 
 export interface Coordinator {
   readonly server: ControlServer
-  readonly store: MetadataStore
+  readonly store: LevelMetadataStore
   readonly admin: AdminServer
   readonly peerId: string
   /** Stops the admin socket, the control server and the store. Idempotent. */
@@ -73,6 +75,7 @@ export async function startCoordinator(
       privateKey: identity.privateKey,
       logger: components.logger,
       now: components.now,
+      events: components.events,
     })
     await server.start()
     undo.push(() => server.stop())

@@ -20,8 +20,8 @@
  * write is logged and does not stop the node's session.
  */
 import type { Hello, LoadReport } from '../../protocol/index.js'
+import type { LifecycleEvents } from '../events/lifecycle-events.js'
 import type { MetadataStore, Node } from '../store/metadata-store.js'
-import type { ControlEvents } from './events.js'
 import type { ControlLogger } from './logger.js'
 
 /** Versions the store accepts (store-input.ts): printable ASCII without spaces, at most 64. */
@@ -33,9 +33,15 @@ export interface LivenessOptions {
   seenWriteIntervalMs: number
 }
 
+export type LivenessStore = Pick<
+  MetadataStore,
+  'listTenants' | 'listNodes' | 'markNodeSeen' | 'setNodeStatus'
+>
+
 export interface LivenessComponents {
-  store: Pick<MetadataStore, 'listTenants' | 'listNodes' | 'markNodeSeen' | 'setNodeStatus'>
-  events: ControlEvents
+  store: LivenessStore
+  /** Receives node-online, node-offline and site-load. */
+  events: LifecycleEvents
   logger: ControlLogger
   now: () => number
 }
@@ -123,6 +129,8 @@ export class LivenessTracker {
     state.intervalMs = intervalMs
     const at = this.#heard(state)
     state.load = { nodeId, load, receivedAt: at, intervalMs }
+    const { id, tenantId, siteId, role } = state.node
+    this.#components.events.emit('site-load', { nodeId: id, tenantId, siteId, role, load, intervalMs, at })
     const { store } = this.#components
     if (!state.online) {
       state.online = true
@@ -214,7 +222,6 @@ export class LivenessTracker {
         role,
         at,
         lastSeenAt: lastHeardAt,
-        missedHeartbeats: this.#options.missedHeartbeats,
       })
     })
   }

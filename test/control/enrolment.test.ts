@@ -2,8 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { enrolmentFilePath, readEnrolment, startAgent } from '../../agent/control/index.js'
-import type { RefusalDetail } from '../../coordinator/control/index.js'
-import { Cleanup, startTestAgent, startTestCoordinator, type TestCoordinator, withLimit } from './helpers.js'
+import type { RefusalEvent } from '../../coordinator/control/index.js'
+import {
+  Cleanup,
+  nextEvent,
+  startTestAgent,
+  startTestCoordinator,
+  type TestCoordinator,
+  withLimit,
+} from './helpers.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
@@ -34,8 +41,8 @@ async function refusedAgent(
 
 /** Everything the coordinator refused during `action`, by event. */
 async function refusalsDuring(coordinator: TestCoordinator, action: () => Promise<unknown>) {
-  const refusals: RefusalDetail[] = []
-  const off = coordinator.server.events.on('enrolment-refused', (detail) => refusals.push(detail))
+  const refusals: RefusalEvent[] = []
+  const off = coordinator.server.controlEvents.on('enrolment-refused', (detail) => refusals.push(detail))
   try {
     await action()
   } finally {
@@ -47,8 +54,8 @@ async function refusalsDuring(coordinator: TestCoordinator, action: () => Promis
 describe('enrolment with a one-time token', () => {
   it('records the node, writes the enrolment file, and the node connects without a token after', async () => {
     const coordinator = await startTestCoordinator(cleanup)
-    const enrolled = coordinator.server.events.next('node-enrolled')
-    const online = coordinator.server.events.next('node-online')
+    const enrolled = nextEvent(coordinator.server.controlEvents, 'node-enrolled')
+    const online = nextEvent(coordinator.server.events, 'node-online')
     const dataDir = await cleanup.tempDir('lifeboat-agent-')
     const first = await startTestAgent(cleanup, coordinator, {
       dataDir,

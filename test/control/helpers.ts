@@ -10,12 +10,29 @@ import { type Agent, type AgentInit, startAgent } from '../../agent/control/inde
 import {
   type ControlServer,
   type ControlServerInit,
+  type ControlStore,
   createControlServer,
   issueEnrolmentToken,
 } from '../../coordinator/control/index.js'
 import type { ControlLogger } from '../../coordinator/control/logger.js'
+import type { EventBus } from '../../coordinator/events/event-bus.js'
 import { createMemoryStore } from '../../coordinator/store/memory-store.js'
 import type { MetadataStore, NodeRole } from '../../coordinator/store/metadata-store.js'
+
+/** The store records the control tests use (a memory store, a level store, a counting proxy). */
+export type TestStore = ControlStore &
+  Pick<
+    MetadataStore,
+    | 'open'
+    | 'close'
+    | 'listEnrolmentTokens'
+    | 'getTenant'
+    | 'createTenant'
+    | 'getSite'
+    | 'createSite'
+    | 'createEnrolmentToken'
+  >
+
 import {
   CONTROL_PROTOCOL_ID,
   CONTROL_PROTOCOL_VERSION,
@@ -90,7 +107,7 @@ export class RecordingLogger implements ControlLogger {
 
 export interface TestCoordinator {
   server: ControlServer
-  store: MetadataStore
+  store: TestStore
   logger: RecordingLogger
   privateKey: PrivateKey
   address: string
@@ -103,9 +120,9 @@ export interface TestCoordinator {
 export async function startTestCoordinator(
   cleanup: Cleanup,
   init: ControlServerInit = {},
-  extra: { store?: MetadataStore; now?: () => number; privateKey?: PrivateKey } = {},
+  extra: { store?: TestStore; now?: () => number; privateKey?: PrivateKey } = {},
 ): Promise<TestCoordinator> {
-  const store = extra.store ?? createMemoryStore()
+  const store: TestStore = extra.store ?? createMemoryStore()
   if (extra.store === undefined) {
     await store.open()
     cleanup.add(() => store.close())
@@ -159,6 +176,23 @@ export async function withLimit<T>(promise: Promise<T>, what: string, limitMs = 
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** The next event of `type` on `bus` (matching `filter`), or a rejection after WAIT_LIMIT_MS. */
+export function nextEvent<M extends object, K extends keyof M & string>(
+  bus: EventBus<M>,
+  type: K,
+  filter: (payload: M[K]) => boolean = () => true,
+): Promise<M[K]> {
+  let off: (() => void) | undefined
+  const next = new Promise<M[K]>((resolve) => {
+    off = bus.on(type, (payload) => {
+      if (!filter(payload)) return
+      off?.()
+      resolve(payload)
+    })
+  })
+  return withLimit(next, `event ${type}`).finally(() => off?.())
 }
 
 /** Polls `check` every 20 ms until it returns true, for at most WAIT_LIMIT_MS. */

@@ -2,7 +2,7 @@
 // listener admits anyone, but few at once and not for long.
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { RefusalDetail } from '../../coordinator/control/index.js'
+import type { RefusalEvent } from '../../coordinator/control/index.js'
 import { MessageType } from '../../protocol/index.js'
 import { waitForEvents } from '../../transport/index.js'
 import {
@@ -47,8 +47,8 @@ async function dialSucceeds(node: Awaited<ReturnType<Cleanup['node']>>, address:
 describe('the control listener', () => {
   it('refuses a peer that has not enrolled, at the gater, before any stream', async () => {
     const coordinator = await startTestCoordinator(cleanup)
-    const refusals: RefusalDetail[] = []
-    coordinator.server.events.on('peer-refused', (detail) => refusals.push(detail))
+    const refusals: RefusalEvent[] = []
+    coordinator.server.controlEvents.on('peer-refused', (detail) => refusals.push(detail))
     const stranger = await cleanup.node()
     expect(await dialIsDropped(stranger, coordinator.address)).toBe(true)
     // Nothing is left to open a stream on.

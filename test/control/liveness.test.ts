@@ -1,19 +1,21 @@
 // Liveness: online at hello, offline after missed heartbeats (with an event), online again at the
 // next heartbeat; what is written to the store and how often.
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ControlEventMap } from '../../coordinator/control/index.js'
+import { createNodeLoadBoard } from '../../coordinator/dispatch/node-load-board.js'
+import type { LifecycleEventMap } from '../../coordinator/events/lifecycle-events.js'
 import { createMemoryStore } from '../../coordinator/store/memory-store.js'
-import type { MetadataStore } from '../../coordinator/store/metadata-store.js'
 import { MessageType } from '../../protocol/index.js'
 import {
   Cleanup,
   enrolDirectly,
   eventually,
   heartbeat,
+  nextEvent,
   nodeHello,
   RawControlStream,
   startTestCoordinator,
   type TestCoordinator,
+  type TestStore,
   withLimit,
 } from './helpers.js'
 
@@ -35,7 +37,7 @@ async function countingStore() {
         return value.apply(target, args)
       }
     },
-  }) as MetadataStore
+  }) as TestStore
   return { store: counted, calls }
 }
 
@@ -43,7 +45,7 @@ async function countingStore() {
 function statusEvents(coordinator: TestCoordinator) {
   const seen: Array<{
     type: 'node-online' | 'node-offline'
-    detail: ControlEventMap['node-offline'] | ControlEventMap['node-online']
+    detail: LifecycleEventMap['node-offline'] | LifecycleEventMap['node-online']
   }> = []
   coordinator.server.events.on('node-online', (detail) => seen.push({ type: 'node-online', detail }))
   coordinator.server.events.on('node-offline', (detail) => seen.push({ type: 'node-offline', detail }))
@@ -69,14 +71,8 @@ describe('liveness', () => {
     const lastHeard = coordinator.server.loadOf(nodeId)!.receivedAt
 
     // Silence: after 2 missed intervals (+ half of one) the node is offline.
-    const offline = await withLimit(coordinator.server.events.next('node-offline'), 'node-offline')
-    expect(offline).toMatchObject({
-      nodeId,
-      tenantId: 'acme',
-      siteId: 'dc1',
-      role: 'appliance',
-      missedHeartbeats: 2,
-    })
+    const offline = await withLimit(nextEvent(coordinator.server.events, 'node-offline'), 'node-offline')
+    expect(offline).toMatchObject({ nodeId, tenantId: 'acme', siteId: 'dc1', role: 'appliance' })
     expect(offline.lastSeenAt).toBe(lastHeard)
     expect(offline.at - lastHeard).toBeGreaterThanOrEqual(250)
     expect(coordinator.server.isOnline(nodeId)).toBe(false)
@@ -87,12 +83,34 @@ describe('liveness', () => {
     })
 
     // The session is still there: the next heartbeat brings the node back.
-    const online = coordinator.server.events.next('node-online')
+    const online = nextEvent(coordinator.server.events, 'node-online')
     await raw.send(heartbeat(2, 100))
     expect(await withLimit(online, 'node-online')).toMatchObject({ nodeId })
     expect(await coordinator.store.findNode(nodeId)).toMatchObject({ status: 'online' })
     expect(coordinator.server.loadOf(nodeId)?.load.activeJobs).toBe(2)
     expect(events.map((e) => e.type)).toEqual(['node-online', 'node-offline', 'node-online'])
+  })
+
+  it('feeds the dispatcher: site-load at every heartbeat, presence on the lifecycle bus', async () => {
+    const coordinator = await startTestCoordinator(cleanup, { missedHeartbeats: 2, heartbeatIntervalMs: 100 })
+    const board = createNodeLoadBoard({ events: coordinator.server.events })
+    cleanup.add(() => board.stop())
+    const loads: number[] = []
+    coordinator.server.events.on('site-load', (e) => loads.push(e.load.activeJobs))
+    const { raw, nodeId } = await session(coordinator)
+    for (let i = 1; i <= 3; i++) await raw.send(heartbeat(i, 100))
+    await eventually(() => loads.length === 3, 'three site-load events')
+    expect(loads).toEqual([1, 2, 3])
+    expect(board.nodesOfSite('acme', 'dc1')).toEqual([
+      expect.objectContaining({
+        nodeId,
+        role: 'appliance',
+        online: true,
+        load: expect.objectContaining({ activeJobs: 3, intervalMs: 100 }),
+      }),
+    ])
+    await nextEvent(coordinator.server.events, 'node-offline')
+    expect(board.nodesOfSite('acme', 'dc1')[0]?.online).toBe(false)
   })
 
   it('uses the interval each node announces, not only its own', async () => {
@@ -139,7 +157,7 @@ describe('liveness', () => {
       { store },
     )
     expect(second.server.isOnline(node.peerId.toString())).toBe(true)
-    const offline = await withLimit(second.server.events.next('node-offline'), 'node-offline')
+    const offline = await withLimit(nextEvent(second.server.events, 'node-offline'), 'node-offline')
     expect(offline.nodeId).toBe(node.peerId.toString())
     expect(await store.findNode(node.peerId.toString())).toMatchObject({ status: 'offline' })
   })

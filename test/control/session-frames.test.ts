@@ -1,7 +1,7 @@
 // Bad input on a node session: what the coordinator answers, and whether the stream or the
 // connection stays usable afterwards (docs/PROTOCOL.md §6).
 import { afterEach, describe, expect, it } from 'vitest'
-import type { RefusalDetail } from '../../coordinator/control/index.js'
+import type { RefusalEvent } from '../../coordinator/control/index.js'
 import { type ControlMessage, MAX_CONSECUTIVE_BAD_FRAMES, MessageType } from '../../protocol/index.js'
 import {
   Cleanup,
@@ -124,8 +124,8 @@ describe('a node session refuses a bad hello', () => {
   async function refusedHello(coordinator: TestCoordinator, hello: (nodeId: string) => ControlMessage) {
     const node = await cleanup.node()
     await enrolDirectly(coordinator, node)
-    const refusals: RefusalDetail[] = []
-    coordinator.server.events.on('session-refused', (detail) => refusals.push(detail))
+    const refusals: RefusalEvent[] = []
+    coordinator.server.controlEvents.on('session-refused', (detail) => refusals.push(detail))
     const session = await RawControlStream.open(node, coordinator.address)
     await session.send(hello(node.peerId.toString()))
     const answer = await session.receive()
