@@ -18,7 +18,6 @@
  */
 import type { ErrorBody } from '../../protocol/errors.js'
 import { toErrorBody } from '../../protocol/errors.js'
-import { MAX_ACK_DEADLINE_MS, MIN_ACK_DEADLINE_MS } from '../../protocol/limits.js'
 import type { LifecycleEvents } from '../events/lifecycle-events.js'
 import { type CoordinatorLogger, silentLogger } from '../events/logger.js'
 import { type Clock, systemClock } from '../scheduling/clock.js'
@@ -32,52 +31,13 @@ import type {
   QueuedJob,
   SendOffer,
 } from './dispatch-ports.js'
-import { checkDispatchOption, DispatchError, DispatchErrorCode } from './errors.js'
+import { type DispatcherInit, dispatcherOptions } from './dispatcher-options.js'
+import { ackTimeoutError, DispatchError, DispatchErrorCode, leaseExpiredError } from './errors.js'
 import { LatencyHistogram, type LatencySnapshot } from './latency-histogram.js'
-import {
-  DEFAULT_SELECTION_RULES,
-  exclusionsRemovedAny,
-  type NodeSelection,
-  type SelectionRules,
-  selectNode,
-} from './node-selection.js'
+import { exclusionsRemovedAny, type NodeSelection, selectNode } from './node-selection.js'
 import { OfferLedger } from './offer-ledger.js'
 
-/** How often a pass runs when nothing pokes it: lease expiry is checked this often. */
-export const DEFAULT_DISPATCH_INTERVAL_MS = 1_000
-export const MIN_DISPATCH_INTERVAL_MS = 10
-export const MAX_DISPATCH_INTERVAL_MS = 60_000
-/** JOB_OFFER `ackDeadlineMs`: the product's 60 s. */
-export const DEFAULT_ACK_DEADLINE_MS = 60_000
-/** Queued jobs looked at per pass; a full batch makes the next pass start at once. */
-export const DEFAULT_DISPATCH_BATCH_SIZE = 256
-export const MAX_DISPATCH_BATCH_SIZE = 10_000
-/** JOB_OFFER sends in progress at once. */
-export const DEFAULT_MAX_OFFERS_IN_FLIGHT = 32
-export const MAX_MAX_OFFERS_IN_FLIGHT = 1_024
-/** How long a job whose exclusions leave no node waits before an excluded node is tried again. */
-export const DEFAULT_EXCLUSION_GRACE_MS = DEFAULT_ACK_DEADLINE_MS
-export const MAX_EXCLUSION_GRACE_MS = 24 * 60 * 60 * 1000
-
-export interface DispatcherInit {
-  /** Default DEFAULT_DISPATCH_INTERVAL_MS. */
-  intervalMs?: number
-  /** Default DEFAULT_ACK_DEADLINE_MS, within the protocol's MIN_/MAX_ACK_DEADLINE_MS. */
-  ackDeadlineMs?: number
-  /** Default DEFAULT_DISPATCH_BATCH_SIZE. */
-  batchSize?: number
-  /** Default DEFAULT_MAX_OFFERS_IN_FLIGHT. */
-  maxOffersInFlight?: number
-  /** Default DEFAULT_EXCLUSION_GRACE_MS. */
-  exclusionGraceMs?: number
-  /** Node selection rules; defaults in node-selection.ts. */
-  staleAfterIntervals?: number
-  maxActiveJobs?: number
-  maxCpu?: number
-  cpuBand?: number
-  /** Stops the dispatcher when aborted. */
-  signal?: AbortSignal
-}
+export * from './dispatcher-options.js'
 
 export interface DispatcherComponents {
   queue: DispatchQueuePort
@@ -131,52 +91,8 @@ export interface Dispatcher {
 }
 
 export function createDispatcher(init: DispatcherInit, components: DispatcherComponents): Dispatcher {
-  const intervalMs = checkDispatchOption(
-    'intervalMs',
-    init.intervalMs ?? DEFAULT_DISPATCH_INTERVAL_MS,
-    MIN_DISPATCH_INTERVAL_MS,
-    MAX_DISPATCH_INTERVAL_MS,
-  )
-  const ackDeadlineMs = checkDispatchOption(
-    'ackDeadlineMs',
-    init.ackDeadlineMs ?? DEFAULT_ACK_DEADLINE_MS,
-    MIN_ACK_DEADLINE_MS,
-    MAX_ACK_DEADLINE_MS,
-  )
-  const batchSize = checkDispatchOption(
-    'batchSize',
-    init.batchSize ?? DEFAULT_DISPATCH_BATCH_SIZE,
-    1,
-    MAX_DISPATCH_BATCH_SIZE,
-  )
-  const maxOffersInFlight = checkDispatchOption(
-    'maxOffersInFlight',
-    init.maxOffersInFlight ?? DEFAULT_MAX_OFFERS_IN_FLIGHT,
-    1,
-    MAX_MAX_OFFERS_IN_FLIGHT,
-  )
-  const exclusionGraceMs = checkDispatchOption(
-    'exclusionGraceMs',
-    init.exclusionGraceMs ?? DEFAULT_EXCLUSION_GRACE_MS,
-    0,
-    MAX_EXCLUSION_GRACE_MS,
-  )
-  const rules: SelectionRules = {
-    staleAfterIntervals: checkDispatchOption(
-      'staleAfterIntervals',
-      init.staleAfterIntervals ?? DEFAULT_SELECTION_RULES.staleAfterIntervals,
-      1,
-      1_000,
-    ),
-    maxActiveJobs: checkDispatchOption(
-      'maxActiveJobs',
-      init.maxActiveJobs ?? DEFAULT_SELECTION_RULES.maxActiveJobs,
-      1,
-      10_000,
-    ),
-    maxCpu: checkDispatchOption('maxCpu', init.maxCpu ?? DEFAULT_SELECTION_RULES.maxCpu, 0, 1, false),
-    cpuBand: checkDispatchOption('cpuBand', init.cpuBand ?? DEFAULT_SELECTION_RULES.cpuBand, 0.001, 1, false),
-  }
+  const { intervalMs, ackDeadlineMs, batchSize, maxOffersInFlight, exclusionGraceMs, rules } =
+    dispatcherOptions(init)
   const { queue, nodes: nodeView, offer, events } = components
   const clock = components.clock ?? systemClock
   const log = components.log ?? silentLogger
@@ -200,7 +116,11 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
     for (const lease of expired) {
       report.expired++
       ledger.forget(lease.nodeId, lease.jobId)
-      const reason = expiryReason(lease, ackDeadlineMs)
+      const reason = (
+        lease.kind === 'ack-deadline'
+          ? ackTimeoutError(lease.nodeId, lease.jobId, ackDeadlineMs)
+          : leaseExpiredError(lease.nodeId, lease.jobId, lease.requeued)
+      ).toBody()
       log.warn(
         {
           event: 'lease-expired',
@@ -448,28 +368,4 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
 
 function emptyReport(at: number): DispatchReport {
   return { skipped: false, at, expired: 0, offered: 0, offerFailed: 0, waiting: 0, raced: 0, errors: 0 }
-}
-
-function expiryReason(lease: ExpiredLease, ackDeadlineMs: number): ErrorBody {
-  if (lease.kind === 'ack-deadline') {
-    return new DispatchError(
-      DispatchErrorCode.ACK_TIMEOUT,
-      `node ${lease.nodeId} did not acknowledge job ${lease.jobId} within ${ackDeadlineMs / 1000} s`,
-      {
-        remediation:
-          'Nothing: the job is offered to another node. If it recurs, check the node is responsive.',
-        retryable: true,
-      },
-    ).toBody()
-  }
-  return new DispatchError(
-    DispatchErrorCode.LEASE_EXPIRED,
-    `node ${lease.nodeId} stopped renewing its lease on job ${lease.jobId}`,
-    {
-      remediation: lease.requeued
-        ? 'Nothing: the job is retried. If it recurs, check the node did not crash or lose its connection.'
-        : 'The job has no attempt left: check the node, then start the job again.',
-      retryable: lease.requeued,
-    },
-  ).toBody()
 }

@@ -54,3 +54,29 @@ export function checkDispatchOption(
   }
   return value
 }
+
+/** The node did not answer a JOB_OFFER within the ack deadline. */
+export function ackTimeoutError(nodeId: string, jobId: string, ackDeadlineMs: number): DispatchError {
+  return new DispatchError(
+    DispatchErrorCode.ACK_TIMEOUT,
+    `node ${nodeId} did not acknowledge job ${jobId} within ${ackDeadlineMs / 1000} s`,
+    {
+      remediation: 'Nothing: the job is offered to another node. If it recurs, check the node is responsive.',
+      retryable: true,
+    },
+  )
+}
+
+/** A running job's lease ran out; `requeued` false when the job had no attempt left. */
+export function leaseExpiredError(nodeId: string, jobId: string, requeued: boolean): DispatchError {
+  return new DispatchError(
+    DispatchErrorCode.LEASE_EXPIRED,
+    `node ${nodeId} stopped renewing its lease on job ${jobId}`,
+    {
+      remediation: requeued
+        ? 'Nothing: the job is retried. If it recurs, check the node did not crash or lose its connection.'
+        : 'The job has no attempt left: check the node, then start the job again.',
+      retryable: requeued,
+    },
+  )
+}
