@@ -37,6 +37,15 @@ export interface BlockSource {
    * at a small offset of a larger allocation (notes/MEASURED-FACTS.md "Reading files").
    */
   read(firstBlock: number, count: number, target: Uint8Array): Promise<number>
+  /**
+   * Optional capability: the path of a regular file or block device whose bytes `[0, size)` are
+   * exactly what `read()` returns, so that another thread of this process may open it and read the
+   * volume itself with positional reads (the scan's workers do: agent/scan/scan-pipeline.ts). Absent
+   * for sources that are not a plain file (memory, wrappers that change or watch reads): those are
+   * only ever read through `read()`. A source that exposes it must not be written through while
+   * scanned; a reader that opens the path must cope with the file ending early (a shrunk volume).
+   */
+  readonly filePath?: string
   /** Releases the file handle; idempotent. */
   close(): Promise<void>
 }

@@ -7,6 +7,7 @@
  * pieces, and at most `maxReadsInFlight` pieces of this source are in flight at once.
  */
 import { type FileHandle, open } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { type BlockSource, blockCountOf, DEFAULT_BLOCK_SIZE } from './block-source.js'
 import { checkBlockSize, checkRun } from './block-source-checks.js'
 import { BlockioError, BlockioErrorCode } from './errors.js'
@@ -76,6 +77,8 @@ export async function openFileBlockSource(
 
 class FileBlockSource implements BlockSource {
   readonly name: string
+  /** The BlockSource capability: the scan's worker threads read the image or device themselves. */
+  readonly filePath: string
   readonly size: number
   readonly blockSize: number
   readonly blockCount: number
@@ -86,6 +89,8 @@ class FileBlockSource implements BlockSource {
 
   constructor(name: string, handle: FileHandle, size: number, blockSize: number, maxReadsInFlight: number) {
     this.name = name
+    // Absolute, so that a change of working directory cannot point the workers at another file.
+    this.filePath = resolve(name)
     this.handle = handle
     this.size = size
     this.blockSize = blockSize

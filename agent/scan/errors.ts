@@ -6,7 +6,10 @@
  * `LifeboatError`, so job logs and error frames carry it unchanged. The cause (a BlockioError, a
  * worker's Error) is kept as `cause` and named in the message.
  */
+import type { BlockRun } from '../../blockio/changed-block-map.js'
+import { BlockioError, BlockioErrorCode } from '../../blockio/errors.js'
 import { isCodedError, LifeboatError, type LifeboatErrorInit } from '../../protocol/errors.js'
+import type { WorkerReadFailure } from './scan-messages.js'
 
 export const ScanErrorCode = {
   /** An option of the scan is missing, of the wrong type or out of its documented range. */
@@ -64,6 +67,38 @@ export function sourceReadError(
       cause,
     },
   )
+}
+
+/**
+ * A worker read of `run` failed: the same SCAN_SOURCE_READ_FAILED, over the same BlockioError codes,
+ * that a failed `BlockSource.read()` of a file gives (blockio/file-block-source.ts).
+ */
+export function workerReadError(
+  source: { name: string; size: number },
+  run: BlockRun,
+  failure: WorkerReadFailure,
+): ScanError {
+  const cause = failure.short
+    ? new BlockioError(
+        BlockioErrorCode.SOURCE_SHORT_READ,
+        `${source.name} ended at byte ${failure.position}, but it was ${source.size} bytes when opened`,
+        {
+          remediation: 'The volume shrank while it was read: scan from a snapshot, or run the scan again.',
+          retryable: true,
+        },
+      )
+    : new BlockioError(
+        BlockioErrorCode.SOURCE_UNREADABLE,
+        `reading ${source.name} at byte ${failure.position} in a worker thread failed: ${failure.message}`,
+        {
+          remediation:
+            failure.errno === 'ENOENT'
+              ? 'The volume was removed or renamed while it was scanned: scan from a stable path or snapshot.'
+              : 'Check the disk and the kernel log for I/O errors, then run the scan again.',
+          retryable: true,
+        },
+      )
+  return sourceReadError(source.name, run.first, run.count, describeCause(cause), cause)
 }
 
 /** `what` says which worker failed and where; the cause's message follows. */

@@ -13,6 +13,12 @@
  * The worker answers with one new *output buffer* holding the digests, flags and payloads of the batch
  * (OutputLayout), so the main thread receives one transferable per batch and the records it yields
  * can keep views into it for as long as the consumer wants.
+ *
+ * *Worker reads*: when the source is a plain file (BlockSource `filePath`), the task names the byte
+ * *extents* of the batch instead of carrying its data, and the worker reads them itself into its own
+ * reusable *read buffer*; the input buffer then holds only the previous digests and flags. A read
+ * that fails or ends early comes back as a `readFailure`, which the main thread turns into the same
+ * coded error a failed `BlockSource.read()` gives.
  */
 import type { Blake3ImplementationName, Blake3Preference } from './blake3.js'
 
@@ -39,9 +45,10 @@ export interface InputLayout {
   byteLength: number
 }
 
-export function inputLayout(blocksPerBatch: number, blockSize: number): InputLayout {
+/** `workerReads`: the batch's data is read by the worker into its read buffer, so it has no room here. */
+export function inputLayout(blocksPerBatch: number, blockSize: number, workerReads = false): InputLayout {
   const dataOffset = READ_WINDOW_OFFSET
-  const previousDigestsOffset = dataOffset + blocksPerBatch * blockSize
+  const previousDigestsOffset = dataOffset + (workerReads ? 0 : blocksPerBatch * blockSize)
   const previousFlagsOffset = previousDigestsOffset + blocksPerBatch * 32
   return {
     dataOffset,
@@ -93,6 +100,28 @@ export interface ScanTask {
   /** Whether the previous digests and flags of the input layout are filled in. */
   hasPrevious: boolean
   compress: boolean
+  /** Present for worker reads: the worker reads the batch's data itself (input has no data area). */
+  read?: WorkerRead
+}
+
+/** Where a worker reads a batch from: the extents are read one after another into its read buffer. */
+export interface WorkerRead {
+  /** Absolute path of the file or block device (BlockSource `filePath`). */
+  path: string
+  /** Byte position and length of each run of the batch, in order: [position0, length0, position1, …]. */
+  extents: number[]
+}
+
+/** Why a worker read failed; `extent` is the index of the run (the batch's `runs[extent]`). */
+export interface WorkerReadFailure {
+  extent: number
+  /** Byte position in the volume where the failing read started. */
+  position: number
+  /** True when the file ended before the extent did (it shrank since the source was opened). */
+  short: boolean
+  /** The system error's code (EIO, ENOENT, …), when there was one. */
+  errno?: string
+  message: string
 }
 
 /** A batch's answer; `input` (the same buffer, handed back for reuse) and `output` are transferred. */
@@ -102,4 +131,6 @@ export interface ScanTaskResult {
   blockCount: number
   /** The implementation the worker hashed with, for the scan's statistics. */
   implementation: Blake3ImplementationName
+  /** Set when a worker read failed: nothing was hashed and `output` is empty. */
+  readFailure?: WorkerReadFailure
 }

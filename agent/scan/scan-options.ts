@@ -5,7 +5,9 @@
  * Memory bound of a scan (docs/LIMITS.md "Scan pipeline"): `maxBatchesInFlight` input buffers of
  * `batchBytes` each, plus at most as many output buffers of up to `batchBytes` (payloads never exceed
  * the block they stand for), plus one batch of LZ4 results per worker — about
- * `maxBatchesInFlight × batchBytes × 2 + workers × batchBytes`, whatever the volume's size.
+ * `maxBatchesInFlight × batchBytes × 2 + workers × batchBytes`, whatever the volume's size. With
+ * worker reads the input buffers hold no block data and each worker has one read buffer instead:
+ * `maxBatchesInFlight × batchBytes + workers × batchBytes × 2`.
  */
 import { availableParallelism } from 'node:os'
 import { BlockIndex } from '../../blockio/block-index.js'
@@ -29,6 +31,8 @@ export const DEFAULT_BATCHES_IN_FLIGHT_PER_WORKER = 2
 export const MAX_BATCHES_IN_FLIGHT = 1024
 /** Hash-only by default: what `lifeboat scan` and the comparison with b3sum need. */
 export const DEFAULT_COMPRESS = false
+/** Workers read file-backed sources themselves: measured faster (docs/DECISIONS.md). */
+export const DEFAULT_READ_IN_WORKERS = true
 export const DEFAULT_HASH_IMPLEMENTATION: Blake3Preference = 'auto'
 
 export interface ScanInit {
@@ -48,14 +52,21 @@ export interface ScanInit {
   /** Batches read ahead of the consumer, at most. Default 2 × workers; 1 to MAX_BATCHES_IN_FLIGHT. */
   maxBatchesInFlight?: number
   /**
-   * Called after every read with the bytes read so far and the bytes the scan will read in all. An
-   * exception it throws ends the scan and is rethrown to the consumer unchanged.
+   * Called after every read with the bytes read so far and the bytes the scan will read in all (with
+   * worker reads: when a worker's batch comes back, read and hashed). An exception it throws ends the
+   * scan and is rethrown to the consumer unchanged.
    */
   onProgress?: (bytesRead: number, totalBytes: number) => void
   /** Aborting stops the reads, destroys the worker pool and rejects the iteration with SCAN_ABORTED. */
   signal?: AbortSignal
   /** Which BLAKE3 to use in the workers. Default 'auto' (native, else WASM). */
   hashImplementation?: Blake3Preference
+  /**
+   * Let the worker threads read a file-backed source themselves (BlockSource `filePath`) rather than
+   * the main thread reading every batch and handing it over. Default true; sources without `filePath`
+   * are always read on the main thread. docs/DECISIONS.md "Worker threads read file-backed volumes".
+   */
+  readInWorkers?: boolean
 }
 
 export interface ScanSettings {
@@ -69,6 +80,8 @@ export interface ScanSettings {
   onProgress: ((bytesRead: number, totalBytes: number) => void) | undefined
   signal: AbortSignal | undefined
   hashImplementation: Blake3Preference
+  /** The path the workers read, when they read the source themselves. */
+  workerReadPath: string | undefined
 }
 
 function checkInteger(option: string, value: unknown, min: number, max: number): number {
@@ -195,6 +208,13 @@ export function checkScanInit(source: BlockSource, init: ScanInit = {}): ScanSet
     )
   }
 
+  const readInWorkers = init.readInWorkers ?? DEFAULT_READ_IN_WORKERS
+  if (typeof readInWorkers !== 'boolean')
+    throw invalidOption('readInWorkers', `is ${String(readInWorkers)}`, 'Give true or false.')
+  const filePath = (source as { filePath?: unknown }).filePath
+  const workerReadPath =
+    readInWorkers && typeof filePath === 'string' && filePath.length > 0 ? filePath : undefined
+
   return {
     previous,
     changed,
@@ -206,5 +226,6 @@ export function checkScanInit(source: BlockSource, init: ScanInit = {}): ScanSet
     onProgress: init.onProgress,
     signal: init.signal,
     hashImplementation,
+    workerReadPath,
   }
 }

@@ -2,10 +2,14 @@
  * The appliance's scan: read a volume's blocks, hash them (and LZ4 them) in worker threads, diff them
  * against the previous block index, and hand the results to one consumer in block order.
  *
- * The main thread only does I/O: it reads each batch (batch-plan.ts) into the input buffer of a free
- * *slot*, one read at a time, and posts it to the pool. A batch holds its slot from the start of its
- * read until the consumer moves past its last record, so at most `maxBatchesInFlight` batches are
- * read ahead of the consumer and memory stays bounded (scan-options.ts) whatever the volume's size.
+ * For a file-backed source (BlockSource `filePath`) the main thread only plans: it posts each batch
+ * (batch-plan.ts) as a small task naming its byte extents, and the worker that takes it reads the
+ * data itself, then hashes it (docs/DECISIONS.md "Worker threads read file-backed volumes"). Any
+ * other source is read on the main thread into the input buffer of a
+ * free *slot*, one read at a time, and the buffer is posted to the pool. Either way a batch holds its
+ * slot from when it is started until the consumer moves past its last record, so at most
+ * `maxBatchesInFlight` batches are ahead of the consumer and memory stays bounded (scan-options.ts)
+ * whatever the volume's size.
  * The first failure — a read error, a worker crash, the AbortSignal, `close()` — stops the scan:
  * the iteration rejects with it and the pool is destroyed at once.
  *
@@ -25,6 +29,7 @@ import {
   ScanErrorCode,
   sourceReadError,
   workerError,
+  workerReadError,
 } from './errors.js'
 import { type BlockRecord, ScanBatch } from './scan-batch.js'
 import {
@@ -33,6 +38,7 @@ import {
   PREVIOUS_NONE,
   type ScanTask,
   type ScanTaskResult,
+  type WorkerRead,
 } from './scan-messages.js'
 import { checkScanInit, type ScanInit, type ScanSettings } from './scan-options.js'
 import { type ScanStats, ScanTally } from './scan-tally.js'
@@ -88,7 +94,11 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     this.settings = checkScanInit(source, init)
     this.source = source
     this.createPool = components.createPool ?? createPiscinaPool
-    this.layout = inputLayout(this.settings.blocksPerBatch, source.blockSize)
+    this.layout = inputLayout(
+      this.settings.blocksPerBatch,
+      source.blockSize,
+      this.settings.workerReadPath !== undefined,
+    )
     const { previous, changed } = this.settings
     // Change tracking reads only some blocks: the others keep the previous scan's digests, carried
     // over to the volume's current size (docs/FORMATS.md "Volume resize").
@@ -175,7 +185,10 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     this.fail(abortedError(`the scan of ${this.source.name} was aborted: ${describeCause(reason)}`, reason))
   }
 
-  /** Starts reads while a slot is free; reads are chained so that only one is outstanding. */
+  /**
+   * Starts batches while a slot is free. Main-thread reads are chained so that only one is
+   * outstanding; worker reads need no chain (each worker reads the batch it runs).
+   */
   private pump(): void {
     const slotsTaken = () => this.inFlight.length + (this.heldBuffer === undefined ? 0 : 1)
     while (this.failure === undefined && !this.planDone && slotsTaken() < this.settings.maxBatchesInFlight) {
@@ -186,9 +199,14 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       }
       const batch = next.value
       const buffer = this.freeBuffers.pop() ?? new ArrayBuffer(this.layout.byteLength)
-      const read = this.lastRead.then(() => this.readBatch(batch, buffer))
-      this.lastRead = read.catch(noop)
-      const result = read.then((dataLength) => this.runBatch(batch, buffer, dataLength))
+      let result: Promise<ScanTaskResult>
+      if (this.settings.workerReadPath !== undefined) {
+        result = this.runWorkerRead(batch, buffer, this.settings.workerReadPath)
+      } else {
+        const read = this.lastRead.then(() => this.readBatch(batch, buffer))
+        this.lastRead = read.catch(noop)
+        result = read.then((dataLength) => this.runBatch(batch, buffer, dataLength))
+      }
       result.catch((error: unknown) => this.fail(error))
       this.inFlight.push({ batch, result })
     }
@@ -214,9 +232,36 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     }
     if (this.failure !== undefined) throw this.failure
     if (this.settings.previous !== undefined) this.fillPrevious(batch, buffer)
+    this.progress(dataLength)
+    return dataLength
+  }
+
+  /** A batch read and hashed by a worker: the task names the byte extents of its runs. */
+  private async runWorkerRead(batch: Batch, buffer: ArrayBuffer, path: string): Promise<ScanTaskResult> {
+    if (this.failure !== undefined) throw this.failure
+    const { source } = this
+    const extents: number[] = []
+    let dataLength = 0
+    for (const run of batch.runs) {
+      const position = run.first * source.blockSize
+      const length = Math.min(run.count * source.blockSize, source.size - position)
+      extents.push(position, length)
+      dataLength += length
+    }
+    if (this.settings.previous !== undefined) this.fillPrevious(batch, buffer)
+    const result = await this.runBatch(batch, buffer, dataLength, { path, extents })
+    const failure = result.readFailure
+    if (failure !== undefined) {
+      throw workerReadError(source, batch.runs[failure.extent] ?? batch.runs[0]!, failure)
+    }
+    this.progress(dataLength)
+    return result
+  }
+
+  /** Counts bytes read; an exception of onProgress fails the scan unchanged. */
+  private progress(dataLength: number): void {
     this.tally.bytesRead += dataLength
     this.settings.onProgress?.(this.tally.bytesRead, this.totalBytes)
-    return dataLength
   }
 
   /** Writes the previous digests and flags of the batch's blocks after its data (InputLayout). */
@@ -238,7 +283,12 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     }
   }
 
-  private async runBatch(batch: Batch, buffer: ArrayBuffer, dataLength: number): Promise<ScanTaskResult> {
+  private async runBatch(
+    batch: Batch,
+    buffer: ArrayBuffer,
+    dataLength: number,
+    read?: WorkerRead,
+  ): Promise<ScanTaskResult> {
     if (this.failure !== undefined) throw this.failure
     const { source, settings } = this
     const pool = this.startPool()
@@ -251,6 +301,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       hasPrevious: settings.previous !== undefined,
       compress: settings.compress,
     }
+    if (read !== undefined) task.read = read
     try {
       return await pool.run(task, { transferList: [buffer] })
     } catch (cause) {

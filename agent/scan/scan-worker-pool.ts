@@ -7,6 +7,9 @@ import { Piscina } from 'piscina'
 import type { ScanTask, ScanTaskResult, ScanWorkerData } from './scan-messages.js'
 import { scanWorkerUrl } from './scan-worker-url.js'
 
+/** Tasks piscina hands one thread at a time: one running, one waiting (docs/LIMITS.md "Scan pipeline"). */
+export const TASKS_QUEUED_PER_THREAD = 2
+
 export interface ScanWorkerPool {
   /** Runs one batch; `transferList` holds the task's input buffer. */
   run(task: ScanTask, options: { transferList: ArrayBuffer[] }): Promise<ScanTaskResult>
@@ -43,8 +46,11 @@ export function createPiscinaPool(options: ScanPoolOptions): ScanWorkerPool {
     filename: options.filename,
     minThreads: options.threads,
     maxThreads: options.threads,
-    // The scan bounds its own queue (maxBatchesInFlight); one task per thread at a time.
-    concurrentTasksPerWorker: 1,
+    // The scan bounds its own queue (maxBatchesInFlight). Two tasks per thread: the worker runs one
+    // while the next already waits in its port, so it need not wait for the main thread — busy with
+    // the network in a replication — to wake and hand it the next batch. The worker handles a batch
+    // in one synchronous stretch (it awaits only before or after), so two batches never interleave.
+    concurrentTasksPerWorker: TASKS_QUEUED_PER_THREAD,
     // With Atomics.wait between tasks a busy worker's event loop never turns, and lz4-napi's result
     // Buffers are only freed when it does (notes/MEASURED-FACTS.md "LZ4"): let it turn.
     atomics: 'disabled',
