@@ -222,6 +222,7 @@ export class LivenessTracker {
         role,
         at,
         lastSeenAt: lastHeardAt,
+        missedHeartbeats: this.#options.missedHeartbeats,
       })
     })
   }

@@ -72,7 +72,13 @@ describe('liveness', () => {
 
     // Silence: after 2 missed intervals (+ half of one) the node is offline.
     const offline = await withLimit(nextEvent(coordinator.server.events, 'node-offline'), 'node-offline')
-    expect(offline).toMatchObject({ nodeId, tenantId: 'acme', siteId: 'dc1', role: 'appliance' })
+    expect(offline).toMatchObject({
+      nodeId,
+      tenantId: 'acme',
+      siteId: 'dc1',
+      role: 'appliance',
+      missedHeartbeats: 2,
+    })
     expect(offline.lastSeenAt).toBe(lastHeard)
     expect(offline.at - lastHeard).toBeGreaterThanOrEqual(250)
     expect(coordinator.server.isOnline(nodeId)).toBe(false)
