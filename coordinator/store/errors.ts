@@ -13,10 +13,12 @@ export const StoreErrorCode = {
   INVALID_ID: 'STORE_INVALID_ID',
   /** A name, time, TTL, role, status or version string is out of its documented range. */
   INVALID_ARGUMENT: 'STORE_INVALID_ARGUMENT',
-  /** The tenant, site or node named does not exist (in the tenant the caller named). */
+  /** The record named does not exist (in the tenant the caller named). */
   NOT_FOUND: 'STORE_NOT_FOUND',
-  /** A tenant or site with this id already exists. */
+  /** A record with this id already exists (or a volume id is taken by another VM of the tenant). */
   ALREADY_EXISTS: 'STORE_ALREADY_EXISTS',
+  /** The record cannot be removed or changed that way while other records depend on it. */
+  IN_USE: 'STORE_IN_USE',
   /** A method was called before `open()` finished or after `close()`. */
   NOT_OPEN: 'STORE_NOT_OPEN',
   /** The store on disk was written by a newer coordinator (its schema version is unknown here). */
@@ -70,18 +72,26 @@ export class EnrolmentError extends LifeboatError {
   }
 }
 
+/** The kinds of record a store error can name. */
+export type RecordKind = 'tenant' | 'site' | 'node' | 'vm' | 'volume' | 'plan' | 'recovery point' | 'channel'
+
 /** What a caller named that does not exist; the message never says whether it exists elsewhere. */
-export function notFound(kind: 'tenant' | 'site' | 'node', id: string, tenantId?: string): StoreError {
+export function notFound(kind: RecordKind, id: string, tenantId?: string): StoreError {
   const where = tenantId === undefined ? '' : ` in tenant ${tenantId}`
   return new StoreError(StoreErrorCode.NOT_FOUND, `no ${kind} ${id}${where}`, {
     remediation: `Check the ${kind} id; list the ${kind}s to see which exist.`,
   })
 }
 
-export function alreadyExists(kind: 'tenant' | 'site', id: string): StoreError {
+export function alreadyExists(kind: RecordKind, id: string): StoreError {
   return new StoreError(StoreErrorCode.ALREADY_EXISTS, `a ${kind} with id ${id} already exists`, {
     remediation: `Choose another ${kind} id, or omit it to have one generated.`,
   })
+}
+
+/** A change refused because other records still depend on the record (`what` says which). */
+export function inUse(message: string, remediation: string): StoreError {
+  return new StoreError(StoreErrorCode.IN_USE, message, { remediation })
 }
 
 export function notOpen(): StoreError {

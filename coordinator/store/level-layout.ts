@@ -29,7 +29,7 @@ export const tenantKey = (tenantId: string): string => TENANTS_PREFIX + tenantId
 export const nodeDirectoryKey = (nodeId: string): string => NODE_DIRECTORY_PREFIX + nodeId
 export const tokenHashKey = (secretHash: string): string => TOKEN_HASH_PREFIX + secretHash
 
-const tenantPrefix = (tenantId: string): string => `!t!!${tenantId}!`
+export const tenantPrefix = (tenantId: string): string => `!t!!${tenantId}!`
 export const sitePrefix = (tenantId: string): string => `${tenantPrefix(tenantId)}!site!`
 export const nodePrefix = (tenantId: string): string => `${tenantPrefix(tenantId)}!node!`
 export const tokenPrefix = (tenantId: string): string => `${tenantPrefix(tenantId)}!token!`
@@ -42,9 +42,9 @@ export function prefixRange(prefix: string): { gte: string; lt: string } {
   return { gte: prefix, lt: `${prefix.slice(0, -1)}"` }
 }
 
-const Id = Type.String({ minLength: 1 })
-const Time = Type.Integer({ minimum: 0 })
-const Role = Type.Union([Type.Literal('appliance'), Type.Literal('connector')])
+export const Id = Type.String({ minLength: 1 })
+export const Time = Type.Integer({ minimum: 0 })
+export const Role = Type.Union([Type.Literal('appliance'), Type.Literal('connector')])
 
 const SchemaRecord = Type.Object({
   format: Type.Literal(STORE_FORMAT),
@@ -97,7 +97,7 @@ export interface TokenHashEntry {
 /** A parser of one record kind: JSON text in, a checked record out, STORE_CORRUPT otherwise. */
 export type RecordCodec<T> = (key: string, raw: string) => T
 
-function codec<T>(schema: TSchema): RecordCodec<T> {
+export function codec<T>(schema: TSchema): RecordCodec<T> {
   const check = TypeCompiler.Compile(schema)
   return (key, raw) => {
     let value: unknown

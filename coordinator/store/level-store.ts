@@ -7,14 +7,53 @@
  * changes never interleave, and each commits all of its records or none. That is enough because
  * LevelDB's LOCK file keeps any other process, or another instance in this one, from opening the same
  * directory (STORE_LOCKED). Batches are written with `sync: true` by default, so a change that has
- * returned survives a power cut, not only a crash of this process. Reads run outside the mutex: each
- * reads committed records only, never half of a batch.
+ * returned survives a power cut, not only a crash of this process — except lease renewals, which
+ * skip the fsync (renew-lease.ts says why that is safe). Reads run outside the mutex: each reads
+ * committed records only, never half of a batch.
+ *
+ * The record kinds of schema version 2 live in their own modules (level-protection.ts,
+ * level-catalogue.ts, level-jobs.ts), each change a function returning its batch; the job-state
+ * changes are the backend-neutral functions of coordinator/jobs/, run in a LevelJobTransaction.
+ * The methods here check input, then run those functions under the mutex.
  */
 import { ClassicLevel } from 'classic-level'
+import type { ErrorBody } from '../../protocol/errors.js'
+import { acknowledgeJob } from '../jobs/acknowledge-job.js'
+import { cancelJob } from '../jobs/cancel-job.js'
+import { completeJob } from '../jobs/complete-job.js'
+import { declineJob } from '../jobs/decline-job.js'
+import { enqueueJob } from '../jobs/enqueue-job.js'
+import { expireLeases } from '../jobs/expire-leases.js'
+import { failJob } from '../jobs/fail-job.js'
+import { handBackJob } from '../jobs/hand-back-job.js'
+import type {
+  EnqueueResult,
+  ExpiryReport,
+  Job,
+  JobFilter,
+  JobPage,
+  JobSummary,
+  NewJob,
+  OfferOptions,
+  QueueScope,
+  ReturnOptions,
+} from '../jobs/job.js'
+import { MAX_JOB_LOG_PAGE_SIZE } from '../jobs/job-defaults.js'
+import { checkFilter, checkLimit, checkPage, checkScope } from '../jobs/job-input.js'
+import type { JobTransaction } from '../jobs/job-transaction.js'
+import { offerJob } from '../jobs/offer-job.js'
+import { renewLease } from '../jobs/renew-lease.js'
+import { checkChannelInput, checkLogEntry, checkRecoveryPoint } from './catalogue-input.js'
+import type { ChannelInput, NewNotificationChannel, NotificationChannel } from './channel-records.js'
 import { planRedemption } from './enrolment-rules.js'
 import { generateEnrolmentSecret, hashEnrolmentSecret, isWellFormedSecret } from './enrolment-secret.js'
 import { alreadyExists, notFound, notOpen, StoreError, StoreErrorCode } from './errors.js'
+import type { JobLogEntry, JobLogPage, NewJobLogEntry } from './job-log-records.js'
+import * as catalogue from './level-catalogue.js'
+import * as levelJobs from './level-jobs.js'
 import * as layout from './level-layout.js'
+import * as protection from './level-protection.js'
+import * as protectionKeys from './level-protection-layout.js'
 import { findNode, findToken, getRecord, listRecords, openError, put, toStoreError } from './level-records.js'
 import { migrateToLatest } from './level-schema.js'
 import type {
@@ -32,6 +71,20 @@ import type {
 } from './metadata-store.js'
 import { MIGRATIONS, type Migration, type StoreDatabase, type StoreOperation } from './migrations.js'
 import { nodeSeen, nodeWithStatus } from './node-changes.js'
+import { checkPlanInput, checkTags, checkVmInput } from './protection-input.js'
+import type {
+  NewPlan,
+  NewProtectedVm,
+  Plan,
+  PlanInput,
+  PlanRisk,
+  PlanRun,
+  PlanScheduleState,
+  ProtectedVm,
+  ProtectedVmInput,
+} from './protection-records.js'
+import { checkRisk, checkRun } from './protection-rules.js'
+import type { NewRecoveryPoint, RecoveryPoint } from './recovery-point-records.js'
 import * as input from './store-input.js'
 import { WriteLock } from './write-lock.js'
 
@@ -311,6 +364,377 @@ export class LevelMetadataStore implements MetadataStore {
     })
   }
 
+  // Protected VMs (protection-rules.ts, level-protection.ts).
+
+  async createProtectedVm(tenantId: string, vm: NewProtectedVm, now: Timestamp): Promise<ProtectedVm> {
+    input.checkId('tenant', tenantId)
+    const id = vm?.id === undefined ? input.generateId() : input.checkId('vm', vm.id)
+    const checked = checkVmInput(vm)
+    input.checkTime('now', now)
+    return this.#change('creating a protected VM', (db) =>
+      protection.createVm(db, tenantId, id, checked, now),
+    )
+  }
+
+  async updateProtectedVm(
+    tenantId: string,
+    vmId: string,
+    vm: ProtectedVmInput,
+    now: Timestamp,
+  ): Promise<ProtectedVm> {
+    input.checkId('tenant', tenantId)
+    input.checkId('vm', vmId)
+    const checked = checkVmInput(vm)
+    input.checkTime('now', now)
+    return this.#change('updating a protected VM', (db) =>
+      protection.updateVm(db, tenantId, vmId, checked, now),
+    )
+  }
+
+  async getProtectedVm(tenantId: string, vmId: string): Promise<ProtectedVm | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('vm', vmId)
+    return this.#read('reading a protected VM', (db) =>
+      getRecord(db, protectionKeys.vmKey(tenantId, vmId), protectionKeys.decodeVm),
+    )
+  }
+
+  async listProtectedVms(tenantId: string, siteId?: string): Promise<ProtectedVm[]> {
+    input.checkId('tenant', tenantId)
+    if (siteId !== undefined) input.checkId('site', siteId)
+    return this.#read('listing protected VMs', async (db) => {
+      const vms = await listRecords(db, protectionKeys.vmPrefix(tenantId), protectionKeys.decodeVm)
+      return siteId === undefined ? vms : vms.filter((vm) => vm.siteId === siteId)
+    })
+  }
+
+  async deleteProtectedVm(tenantId: string, vmId: string): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('vm', vmId)
+    return this.#change('deleting a protected VM', (db) => protection.deleteVm(db, tenantId, vmId))
+  }
+
+  // Plans and their schedule states.
+
+  async createPlan(tenantId: string, plan: NewPlan, now: Timestamp): Promise<Plan> {
+    input.checkId('tenant', tenantId)
+    const id = plan?.id === undefined ? input.generateId() : input.checkId('plan', plan.id)
+    const checked = checkPlanInput(plan)
+    input.checkTime('now', now)
+    return this.#change('creating a plan', (db) => protection.createPlan(db, tenantId, id, checked, now))
+  }
+
+  async updatePlan(tenantId: string, planId: string, plan: PlanInput, now: Timestamp): Promise<Plan> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    const checked = checkPlanInput(plan)
+    input.checkTime('now', now)
+    return this.#change('updating a plan', (db) => protection.updatePlan(db, tenantId, planId, checked, now))
+  }
+
+  async getPlan(tenantId: string, planId: string): Promise<Plan | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    return this.#read('reading a plan', (db) =>
+      getRecord(db, protectionKeys.planKey(tenantId, planId), protectionKeys.decodePlan),
+    )
+  }
+
+  async listPlans(tenantId: string): Promise<Plan[]> {
+    input.checkId('tenant', tenantId)
+    return this.#read('listing plans', (db) =>
+      listRecords(db, protectionKeys.planPrefix(tenantId), protectionKeys.decodePlan),
+    )
+  }
+
+  async listEnabledPlans(): Promise<Plan[]> {
+    return this.#read('listing enabled plans', (db) => protection.listEnabledPlans(db))
+  }
+
+  async deletePlan(tenantId: string, planId: string): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    return this.#change('deleting a plan', (db) => protection.deletePlan(db, tenantId, planId))
+  }
+
+  async getPlanScheduleState(tenantId: string, planId: string): Promise<PlanScheduleState | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    return this.#read('reading a plan’s schedule state', (db) =>
+      getRecord(db, protectionKeys.planStateKey(tenantId, planId), protectionKeys.decodePlanState),
+    )
+  }
+
+  async recordPlanRun(
+    tenantId: string,
+    planId: string,
+    run: PlanRun,
+    now: Timestamp,
+  ): Promise<PlanScheduleState> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    const checked = checkRun(run)
+    input.checkTime('now', now)
+    return this.#change('recording a plan run', (db) =>
+      protection.recordRun(db, tenantId, planId, checked, now),
+    )
+  }
+
+  async flagPlanRpoAtRisk(
+    tenantId: string,
+    planId: string,
+    risk: PlanRisk,
+    now: Timestamp,
+  ): Promise<PlanScheduleState> {
+    input.checkId('tenant', tenantId)
+    input.checkId('plan', planId)
+    const checked = checkRisk(risk)
+    input.checkTime('now', now)
+    return this.#change('flagging a plan’s RPO at risk', (db) =>
+      protection.flagRisk(db, tenantId, planId, checked, now),
+    )
+  }
+
+  // The recovery-point catalogue (level-catalogue.ts).
+
+  async addRecoveryPoint(tenantId: string, point: NewRecoveryPoint): Promise<RecoveryPoint> {
+    input.checkId('tenant', tenantId)
+    const checked = checkRecoveryPoint(point)
+    return this.#change('adding a recovery point', (db) => catalogue.addPoint(db, tenantId, checked))
+  }
+
+  async getRecoveryPoint(tenantId: string, pointId: string): Promise<RecoveryPoint | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('recovery point', pointId)
+    return this.#read('reading a recovery point', (db) =>
+      getRecord(db, protectionKeys.pointKey(tenantId, pointId), protectionKeys.decodePoint),
+    )
+  }
+
+  async listRecoveryPoints(tenantId: string, vmId: string, volumeId?: string): Promise<RecoveryPoint[]> {
+    input.checkId('tenant', tenantId)
+    input.checkId('vm', vmId)
+    if (volumeId !== undefined) input.checkId('volume', volumeId)
+    return this.#read('listing recovery points', (db) => catalogue.listPoints(db, tenantId, vmId, volumeId))
+  }
+
+  async setRecoveryPointTags(tenantId: string, pointId: string, tags: string[]): Promise<RecoveryPoint> {
+    input.checkId('tenant', tenantId)
+    input.checkId('recovery point', pointId)
+    const checked = checkTags(tags)
+    return this.#change('tagging a recovery point', (db) =>
+      catalogue.tagPoint(db, tenantId, pointId, checked),
+    )
+  }
+
+  async deleteRecoveryPoint(tenantId: string, pointId: string): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('recovery point', pointId)
+    return this.#change('deleting a recovery point', (db) => catalogue.deletePoint(db, tenantId, pointId))
+  }
+
+  // Notification channels.
+
+  async createNotificationChannel(
+    tenantId: string,
+    channel: NewNotificationChannel,
+    now: Timestamp,
+  ): Promise<NotificationChannel> {
+    input.checkId('tenant', tenantId)
+    const id = channel?.id === undefined ? input.generateId() : input.checkId('channel', channel.id)
+    const checked = checkChannelInput(channel)
+    input.checkTime('now', now)
+    return this.#change('creating a notification channel', (db) =>
+      catalogue.writeChannel(db, tenantId, id, checked, now, true),
+    )
+  }
+
+  async updateNotificationChannel(
+    tenantId: string,
+    channelId: string,
+    channel: ChannelInput,
+    now: Timestamp,
+  ): Promise<NotificationChannel> {
+    input.checkId('tenant', tenantId)
+    input.checkId('channel', channelId)
+    const checked = checkChannelInput(channel)
+    input.checkTime('now', now)
+    return this.#change('updating a notification channel', (db) =>
+      catalogue.writeChannel(db, tenantId, channelId, checked, now, false),
+    )
+  }
+
+  async getNotificationChannel(
+    tenantId: string,
+    channelId: string,
+  ): Promise<NotificationChannel | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('channel', channelId)
+    return this.#read('reading a notification channel', (db) =>
+      getRecord(db, protectionKeys.channelKey(tenantId, channelId), protectionKeys.decodeChannel),
+    )
+  }
+
+  async listNotificationChannels(tenantId: string): Promise<NotificationChannel[]> {
+    input.checkId('tenant', tenantId)
+    return this.#read('listing notification channels', (db) =>
+      listRecords(db, protectionKeys.channelPrefix(tenantId), protectionKeys.decodeChannel),
+    )
+  }
+
+  async deleteNotificationChannel(tenantId: string, channelId: string): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('channel', channelId)
+    return this.#change('deleting a notification channel', (db) =>
+      catalogue.deleteChannel(db, tenantId, channelId),
+    )
+  }
+
+  // Job logs.
+
+  async appendJobLog(tenantId: string, jobId: string, entry: NewJobLogEntry): Promise<JobLogEntry> {
+    input.checkId('tenant', tenantId)
+    input.checkId('job', jobId)
+    const checked = checkLogEntry(entry)
+    return this.#change('appending to a job log', (db) => catalogue.appendLog(db, tenantId, jobId, checked))
+  }
+
+  async listJobLog(tenantId: string, jobId: string, page: JobLogPage): Promise<JobLogEntry[]> {
+    input.checkId('tenant', tenantId)
+    input.checkId('job', jobId)
+    const limit = checkLimit(page?.limit, MAX_JOB_LOG_PAGE_SIZE)
+    const after = page?.after === undefined ? undefined : input.checkTime('after', page.after)
+    return this.#read('reading a job log', (db) => catalogue.listLog(db, tenantId, jobId, after, limit))
+  }
+
+  // Jobs: each change is a function of coordinator/jobs/ run in one transaction (one batch).
+
+  enqueueJob(tenantId: string, job: NewJob, now: Timestamp): Promise<EnqueueResult> {
+    return this.#jobChange('enqueueing a job', (tx) => enqueueJob(tx, tenantId, job, now))
+  }
+
+  offerJob(
+    tenantId: string,
+    jobId: string,
+    nodeId: string,
+    now: Timestamp,
+    ackTimeoutMs?: number,
+    options?: OfferOptions,
+  ): Promise<Job> {
+    return this.#jobChange('offering a job', (tx) =>
+      offerJob(tx, tenantId, jobId, nodeId, now, ackTimeoutMs, options),
+    )
+  }
+
+  acknowledgeJob(
+    tenantId: string,
+    jobId: string,
+    nodeId: string,
+    leaseId: string,
+    now: Timestamp,
+    leaseTtlMs?: number,
+  ): Promise<Job> {
+    return this.#jobChange('acknowledging a job', (tx) =>
+      acknowledgeJob(tx, tenantId, jobId, nodeId, leaseId, now, leaseTtlMs),
+    )
+  }
+
+  declineJob(
+    tenantId: string,
+    jobId: string,
+    nodeId: string,
+    leaseId: string,
+    now: Timestamp,
+    options?: ReturnOptions,
+  ): Promise<Job> {
+    return this.#jobChange('declining a job', (tx) =>
+      declineJob(tx, tenantId, jobId, nodeId, leaseId, now, options),
+    )
+  }
+
+  renewLease(tenantId: string, jobId: string, leaseId: string, now: Timestamp): Promise<Job> {
+    // No fsync: a lost renewal is safe (renew-lease.ts), and renewals are most of the write load.
+    return this.#jobChange('renewing a lease', (tx) => renewLease(tx, tenantId, jobId, leaseId, now), false)
+  }
+
+  completeJob(
+    tenantId: string,
+    jobId: string,
+    leaseId: string,
+    now: Timestamp,
+    result?: JobSummary,
+  ): Promise<Job> {
+    return this.#jobChange('completing a job', (tx) => completeJob(tx, tenantId, jobId, leaseId, now, result))
+  }
+
+  failJob(tenantId: string, jobId: string, leaseId: string, now: Timestamp, error: ErrorBody): Promise<Job> {
+    return this.#jobChange('failing a job', (tx) => failJob(tx, tenantId, jobId, leaseId, now, error))
+  }
+
+  handBackJob(
+    tenantId: string,
+    jobId: string,
+    leaseId: string,
+    now: Timestamp,
+    options?: ReturnOptions,
+  ): Promise<Job> {
+    return this.#jobChange('handing back a job', (tx) =>
+      handBackJob(tx, tenantId, jobId, leaseId, now, options),
+    )
+  }
+
+  expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
+    return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit))
+  }
+
+  cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
+    return this.#jobChange('cancelling a job', (tx) => cancelJob(tx, tenantId, jobId, now))
+  }
+
+  async getJob(tenantId: string, jobId: string): Promise<Job | undefined> {
+    input.checkId('tenant', tenantId)
+    input.checkId('job', jobId)
+    return this.#read('reading a job', (db) => levelJobs.getJob(db, tenantId, jobId))
+  }
+
+  async listJobs(tenantId: string, filter?: JobFilter, page?: JobPage): Promise<Job[]> {
+    input.checkId('tenant', tenantId)
+    const checked = checkFilter(filter)
+    const { after, limit } = checkPage(page)
+    return this.#read('listing jobs', (db) => levelJobs.listJobs(db, tenantId, checked, after, limit))
+  }
+
+  async nextQueuedJobs(now: Timestamp, limit?: number, scope?: QueueScope): Promise<Job[]> {
+    input.checkTime('now', now)
+    const max = checkLimit(limit)
+    const checked = checkScope(scope)
+    return this.#read('reading the job queue', (db) => levelJobs.nextQueuedJobs(db, now, max, checked))
+  }
+
+  async activeJobsByNode(nodeId: string): Promise<number> {
+    input.checkId('node', nodeId)
+    return this.#read('counting a node’s jobs', (db) => levelJobs.activeJobsByNode(db, nodeId))
+  }
+
+  async fencingToken(tenantId: string, volumeId: string): Promise<number> {
+    input.checkId('tenant', tenantId)
+    input.checkId('volume', volumeId)
+    return this.#read('reading a fencing token', (db) => levelJobs.fencingToken(db, tenantId, volumeId))
+  }
+
+  /** Runs one job-state change in a transaction and commits its writes as one batch. */
+  #jobChange<T>(what: string, change: (tx: JobTransaction) => Promise<T>, sync = this.#sync): Promise<T> {
+    return this.#change(
+      what,
+      async (db) => {
+        const tx = new levelJobs.LevelJobTransaction(db)
+        const result = await change(tx)
+        return { result, operations: tx.operations }
+      },
+      sync,
+    )
+  }
+
   /** Reads and rewrites one node record under the mutex; writes nothing when `update` changed nothing. */
   #updateNode(what: string, nodeId: string, update: (node: Node) => Node): Promise<Node> {
     return this.#change(what, async (db) => {
@@ -326,12 +750,13 @@ export class LevelMetadataStore implements MetadataStore {
   #change<T>(
     what: string,
     plan: (db: StoreDatabase) => Promise<{ result: T; operations: StoreOperation[] }>,
+    sync = this.#sync,
   ): Promise<T> {
     const db = this.#open()
     return this.#changes.run(async () => {
       try {
         const { result, operations } = await plan(db)
-        if (operations.length > 0) await db.batch(operations, { sync: this.#sync })
+        if (operations.length > 0) await db.batch(operations, { sync })
         return result
       } catch (error) {
         throw toStoreError(error, what)

@@ -17,9 +17,16 @@
  *   the store never reads a clock and tests never sleep.
  *
  * Each method that changes state is one atomic unit: either every record it touches changes, or none
- * does. The record kinds of later slices (protected VMs, plans, jobs and leases, job logs, recovery
- * points, notification channels) arrive as further `…Records` interfaces joined into `MetadataStore`.
+ * does. The record kinds of schema version 2 are declared in their own contract modules and joined
+ * here: protected VMs and plans (protection-records.ts), the recovery-point catalogue
+ * (recovery-point-records.ts), notification channels (channel-records.ts), job logs
+ * (job-log-records.ts), and the job queue with its leases (coordinator/jobs/job.ts).
  */
+import type { JobRecords } from '../jobs/job.js'
+import type { ChannelRecords } from './channel-records.js'
+import type { JobLogRecords } from './job-log-records.js'
+import type { PlanRecords, ProtectedVmRecords } from './protection-records.js'
+import type { RecoveryPointRecords } from './recovery-point-records.js'
 
 export type NodeRole = 'appliance' | 'connector'
 export const NODE_ROLES: readonly NodeRole[] = ['appliance', 'connector']
@@ -190,4 +197,10 @@ export interface MetadataStore
     TenantRecords,
     SiteRecords,
     NodeRecords,
-    EnrolmentRecords {}
+    EnrolmentRecords,
+    ProtectedVmRecords,
+    PlanRecords,
+    RecoveryPointRecords,
+    ChannelRecords,
+    JobLogRecords,
+    JobRecords {}

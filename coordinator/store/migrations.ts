@@ -26,6 +26,10 @@ export interface Migration {
   up(db: StoreDatabase): Promise<StoreOperation[]>
 }
 
+/** Every key layout 1 writes (docs/STORE.md, schema version 1). */
+const LAYOUT_1_KEY =
+  /^(!meta!schema|!tenants![^!"]+|!nodes![^!"]+|!token-hashes![0-9a-f]{64}|!t!![^!"]+!!(site|node|token)![^!"]+)$/
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -39,6 +43,24 @@ export const MIGRATIONS: readonly Migration[] = [
         throw corrupt(
           `the database holds keys (the first is ${JSON.stringify(key.slice(0, 40))}) but no schema record: it is not a Lifeboat coordinator store`,
         )
+      }
+      return []
+    },
+  },
+  {
+    version: 2,
+    description:
+      'Protected VMs and volumes, plans and schedule states, jobs with their indexes and fencing counters, job logs, recovery points, notification channels',
+    async up(db) {
+      // Layout 2 only adds key spaces; no layout-1 record changes. What it must make sure of is that
+      // those key spaces start empty, so that indexes never begin with entries no record explains:
+      // every key must be one layout 1 writes.
+      for await (const key of db.keys()) {
+        if (!LAYOUT_1_KEY.test(key)) {
+          throw corrupt(
+            `a schema-1 store holds the key ${JSON.stringify(key.slice(0, 80))}, which layout 1 never writes`,
+          )
+        }
       }
       return []
     },

@@ -31,7 +31,18 @@ const VERSION_PATTERN = /^[\x21-\x7e]+$/
 /** Bytes of randomness in a generated id: 128 bits, so ids never collide in practice. */
 const GENERATED_ID_BYTES = 16
 
-export type IdKind = 'tenant' | 'site' | 'node' | 'token'
+export type IdKind =
+  | 'tenant'
+  | 'site'
+  | 'node'
+  | 'token'
+  | 'vm'
+  | 'volume'
+  | 'plan'
+  | 'job'
+  | 'lease'
+  | 'recovery point'
+  | 'channel'
 
 export function checkId(kind: IdKind, value: unknown): string {
   if (
@@ -55,7 +66,7 @@ export function generateId(): string {
   return randomBytes(GENERATED_ID_BYTES).toString('hex')
 }
 
-export function checkName(kind: 'tenant' | 'site', value: unknown): string {
+export function checkName(kind: string, value: unknown): string {
   if (
     typeof value !== 'string' ||
     value.length === 0 ||

@@ -18,7 +18,7 @@ async function dump(location: string): Promise<[string, string][]> {
   }
 }
 
-describe('classic-level key layout, schema version 1', () => {
+describe('classic-level key layout, schema version 1 records', () => {
   let dir: string
   let location: string
   beforeEach(async () => {
@@ -43,7 +43,7 @@ describe('classic-level key layout, schema version 1', () => {
     const hash = createHash('sha256').update(Buffer.from(token, 'utf8')).digest('hex')
     const node = peerId(1)
     expect(await dump(location)).toEqual([
-      ['!meta!schema', '{"format":"lifeboat-coordinator-store","version":1}'],
+      ['!meta!schema', '{"format":"lifeboat-coordinator-store","version":2}'],
       [`!nodes!${node}`, '{"tenantId":"acme"}'],
       [
         `!t!!acme!!node!${node}`,
