@@ -4,11 +4,10 @@
  * environment variable, which keeps it out of the process list) and remembers it in its data
  * directory; every start then keeps one connection to the coordinator and heartbeats on it. JSON
  * logs (pino) on stdout; SIGINT / SIGTERM stop it cleanly. A refused token, or a session refusal
- * a retry cannot fix, ends it with the coordinator's coded error.
+ * a retry cannot fix, ends it with the coordinator's coded error. The agent's modules are imported
+ * when the command runs, not when the CLI starts.
  */
 import type { Command } from 'commander'
-import { pino } from 'pino'
-import { startAgent } from '../agent/control/index.js'
 import { LifeboatError } from '../protocol/errors.js'
 import { parseDuration, softwareVersion, untilAborted } from './coordinator-command.js'
 
@@ -51,6 +50,8 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
     })
   }
   const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
+  const { pino } = await import('pino')
+  const { startAgent } = await import('../agent/control/index.js')
   const logger = pino({ base: { name: 'lifeboat-agent', pid: process.pid } })
   const agent = await startAgent(
     {

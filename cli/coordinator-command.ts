@@ -8,27 +8,16 @@
  * `coordinator token create` mints a one-time enrolment token. The store's lock keeps a second
  * process out while the coordinator runs, so the command asks the running coordinator through its
  * admin socket, and opens the store itself only when no coordinator answers there.
+ *
+ * The coordinator's modules (libp2p, classic-level) are imported when a command runs, not when the
+ * CLI starts: `lifeboat scan` and `--help` do not pay a second of loading for them.
  */
 import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { pino } from 'pino'
-import {
-  adminSocketPath,
-  ControlErrorCode,
-  DATA_DIR_MODE,
-  DEFAULT_CONTROL_LISTEN,
-  type IssuedToken,
-  issueEnrolmentToken,
-  parseTokenRequest,
-  requestEnrolmentToken,
-  startCoordinator,
-  storePath,
-  type TokenRequest,
-} from '../coordinator/control/index.js'
-import { createLevelStore } from '../coordinator/store/level-store.js'
+import type { IssuedToken, TokenRequest } from '../coordinator/control/index.js'
 import { LifeboatError } from '../protocol/errors.js'
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -84,6 +73,9 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }
 
+/** coordinator/control/options.ts DEFAULT_CONTROL_LISTEN, for the help text only. */
+const DEFAULT_LISTEN_HELP = '/ip4/127.0.0.1/tcp/7400'
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
 }
@@ -115,7 +107,7 @@ export function registerCoordinatorCommand(program: Command, signal: AbortSignal
     .requiredOption('--data-dir <dir>', 'identity key, metadata store and admin socket')
     .option(
       '--listen <multiaddr>',
-      `control listener, repeatable (default ${DEFAULT_CONTROL_LISTEN})`,
+      `control listener, repeatable (default ${DEFAULT_LISTEN_HELP})`,
       collect,
       [],
     )
@@ -149,11 +141,13 @@ export function registerCoordinatorCommand(program: Command, signal: AbortSignal
 async function runCoordinator(options: StartOptions, signal: AbortSignal): Promise<void> {
   const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
   const missedHeartbeats = parseCount(options.missedHeartbeats, '--missed-heartbeats')
+  const { pino } = await import('pino')
+  const { startCoordinator } = await import('../coordinator/control/index.js')
   const logger = pino({ base: { name: 'lifeboat-coordinator', pid: process.pid } })
   const coordinator = await startCoordinator(
     {
       dataDir: options.dataDir,
-      listen: options.listen.length > 0 ? options.listen : [DEFAULT_CONTROL_LISTEN],
+      listen: options.listen.length > 0 ? options.listen : undefined,
       enrolListen: options.enrolListen.length > 0 ? options.enrolListen : undefined,
       heartbeatIntervalMs,
       missedHeartbeats,
@@ -181,6 +175,9 @@ async function runCoordinator(options: StartOptions, signal: AbortSignal): Promi
 }
 
 async function createToken(options: TokenOptions): Promise<void> {
+  const { adminSocketPath, ControlErrorCode, parseTokenRequest, requestEnrolmentToken } = await import(
+    '../coordinator/control/index.js'
+  )
   const role = options.role
   if (role !== 'appliance' && role !== 'connector') {
     throw new LifeboatError('CLI_USAGE_INVALID_ROLE', `--role "${role}" is not a node role`, {
@@ -226,6 +223,8 @@ async function createToken(options: TokenOptions): Promise<void> {
 
 /** No coordinator runs on the directory: issue on the store directly (its lock keeps others out). */
 async function issueOnStore(dataDir: string, request: TokenRequest): Promise<IssuedToken> {
+  const { DATA_DIR_MODE, issueEnrolmentToken, storePath } = await import('../coordinator/control/index.js')
+  const { createLevelStore } = await import('../coordinator/store/level-store.js')
   await mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE })
   const store = createLevelStore({ location: storePath(dataDir) })
   await store.open()

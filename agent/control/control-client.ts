@@ -59,19 +59,22 @@ export interface ControlClientComponents {
   logger?: AgentLogger
 }
 
+/** The init with every defaulted option filled in and checked. */
+type ControlClientOptions = ControlClientInit &
+  Required<
+    Pick<
+      ControlClientInit,
+      'heartbeatIntervalMs' | 'frameIdleTimeoutMs' | 'baseDelayMs' | 'maxDelayMs' | 'software'
+    >
+  >
+
 /** A handler of a stream the coordinator opened; `connection` is the one the node keeps. */
 export type CoordinatorStreamHandler = (stream: Stream, connection: Connection) => void | Promise<void>
 
 export class ControlClient {
   readonly events: ControlClientEvents = new TypedEventBus()
   readonly coordinatorId: PeerId
-  readonly #init: Required<
-    Pick<
-      ControlClientInit,
-      'heartbeatIntervalMs' | 'frameIdleTimeoutMs' | 'baseDelayMs' | 'maxDelayMs' | 'software'
-    >
-  > &
-    ControlClientInit
+  readonly #init: ControlClientOptions
   readonly #node: LifeboatNode
   readonly #logger: AgentLogger
   #keeper: ConnectionKeeper | undefined

@@ -103,6 +103,8 @@ describe('lifeboat coordinator and agent processes', () => {
       '/ip4/127.0.0.1/tcp/0',
       '--heartbeat-interval',
       '200ms',
+      '--missed-heartbeats',
+      '1',
     ])
     const started = await coordinator.event('coordinator-started')
     const address = (started.addresses as string[])[0]!
@@ -158,19 +160,19 @@ describe('lifeboat coordinator and agent processes', () => {
     await coordinator.event('node-enrolled', { nodeId })
     await coordinator.event('node-online', { nodeId })
 
-    // The same token again, from another node: refused on both sides, exit non-zero.
-    const replay = await run([
-      ...agentArgs(await cleanup.tempDir('lb-cli-agent-')),
-      '--token',
-      token.token as string,
+    // At once: the same token again, from another node — refused on both sides, exit non-zero —
+    // and SIGTERM to the first agent, which stops cleanly; the coordinator notices its silence.
+    const [replay, agentExit] = await Promise.all([
+      run([...agentArgs(await cleanup.tempDir('lb-cli-agent-')), '--token', token.token as string]),
+      agent.stop(),
     ])
     expect(replay.code).not.toBe(0)
     expect(replay.stderr).toMatch(/^error ENROL_TOKEN_USED: /m)
     await coordinator.event('enrolment-refused', { code: 'ENROL_TOKEN_USED' })
-
-    // SIGTERM: the agent stops cleanly, and the coordinator notices the missed heartbeats.
-    expect(await agent.stop()).toBe(0)
-    await coordinator.event('node-offline', { nodeId })
+    expect(agentExit).toBe(0)
+    expect(await coordinator.event('node-offline', { nodeId })).toMatchObject({
+      lastSeenAt: expect.any(Number),
+    })
     expect(await coordinator.stop()).toBe(0)
     expect(existsSync(join(coordinatorDir, 'admin.sock'))).toBe(false)
 
