@@ -24,6 +24,9 @@ import { ControlChannel } from './control-channel.js'
 import type { LoadSampler } from './load-sampler.js'
 import type { AgentLogger } from './logger.js'
 
+/** The coordinator must answer the session hello this soon; else the session is opened again. */
+export const HELLO_TIMEOUT_MS = 30_000
+
 export interface CoordinatorSessionOptions {
   role: 'appliance' | 'connector'
   /** The site the node enrolled in, announced in its hello. */
@@ -79,7 +82,7 @@ export async function runCoordinatorSession(
     )
     let hello: Awaited<ReturnType<ControlChannel['receiveHello']>>
     try {
-      hello = await channel.receiveHello(signal)
+      hello = await channel.receiveHello(AbortSignal.any([signal, AbortSignal.timeout(HELLO_TIMEOUT_MS)]))
     } catch (error) {
       return refusedOrFailed(error)
     }

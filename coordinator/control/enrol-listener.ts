@@ -129,7 +129,11 @@ export class EnrolListener {
     this.#node = undefined
     for (const timer of this.#deadlines.values()) clearTimeout(timer)
     this.#deadlines.clear()
-    for (const controller of this.#conversations.values()) controller.abort()
+    const stopping = new ControlError(ControlErrorCode.STOPPING, 'the coordinator is stopping', {
+      remediation: 'Retry the enrolment once the coordinator is back.',
+      retryable: true,
+    })
+    for (const controller of this.#conversations.values()) controller.abort(stopping)
     await node.stop()
   }
 
@@ -162,8 +166,10 @@ export class EnrolListener {
       await this.#enrol(channel, peerId, controller.signal)
     } catch (error) {
       if (controller.signal.aborted) {
-        await channel.fail(controller.signal.reason)
-        this.#refused(peerId, controller.signal.reason as ControlError)
+        // The deadline or a stop: the node is told which before the connection closes.
+        const reason = controller.signal.reason as ControlError
+        await channel.fail(reason)
+        if (reason.code === ControlErrorCode.ENROL_TIMEOUT) this.#refused(peerId, reason)
       } else {
         logger.warn(
           { event: 'enrolment-ended', peerId, code: (error as { code?: unknown }).code },

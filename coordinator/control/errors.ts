@@ -20,10 +20,14 @@ export const ControlErrorCode = {
   ROLE_MISMATCH: 'CONTROL_ROLE_MISMATCH',
   /** A node's HELLO names a site other than the one it enrolled in. */
   SITE_MISMATCH: 'CONTROL_SITE_MISMATCH',
+  /** A session stream stayed without a HELLO for too long. */
+  HELLO_TIMEOUT: 'CONTROL_HELLO_TIMEOUT',
   /** A newer session of the same node took this one's place. */
   SESSION_REPLACED: 'CONTROL_SESSION_REPLACED',
   /** An enrolment conversation did not finish within the enrolment deadline. */
   ENROL_TIMEOUT: 'CONTROL_ENROL_TIMEOUT',
+  /** The coordinator is stopping: the conversation was cut short. */
+  STOPPING: 'CONTROL_STOPPING',
   /** A node id given to openStreamTo is not a peer id. */
   INVALID_NODE_ID: 'CONTROL_INVALID_NODE_ID',
   /** An admin request body is not JSON or does not match the request's schema. */

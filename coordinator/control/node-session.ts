@@ -29,6 +29,9 @@ import type { LivenessTracker } from './liveness.js'
 import type { ControlLogger } from './logger.js'
 import { ENROL_PROTOCOL_ID } from './options.js'
 
+/** A node must say HELLO this soon after opening its session stream. */
+export const HELLO_TIMEOUT_MS = 30_000
+
 export interface NodeSessionOptions {
   idleTimeoutMs: number
   /** Ends the session (reset) when aborted: the server is stopping. */
@@ -103,9 +106,18 @@ async function openSession(
     throw error
   }
   let hello: Hello | undefined
+  const helloDeadline = AbortSignal.timeout(HELLO_TIMEOUT_MS)
   try {
-    hello = await channel.receiveHello(signal)
+    hello = await channel.receiveHello(AbortSignal.any([signal, helloDeadline]))
   } catch (error) {
+    if (helloDeadline.aborted && !signal.aborted) {
+      return refuse(
+        new ControlError(ControlErrorCode.HELLO_TIMEOUT, `no hello within ${HELLO_TIMEOUT_MS} ms`, {
+          remediation: 'Send a HELLO as soon as the session stream is open (docs/PROTOCOL.md §5).',
+          retryable: true,
+        }),
+      )
+    }
     // receiveHello already answered the node; say why on this side too. A RemoteError is the
     // node's own ERROR, not a refusal of ours.
     const coded = error as Error & { code?: string }
@@ -134,7 +146,14 @@ async function openSession(
       ),
     )
   }
-  const node = await components.store.findNode(peerId)
+  let node: Node | undefined
+  try {
+    node = await components.store.findNode(peerId)
+  } catch (error) {
+    // The store's own code (STORE_*, retryable) tells the node to come back later.
+    await channel.fail(error)
+    throw error
+  }
   if (node === undefined) {
     return refuse(
       new ControlError(ControlErrorCode.NOT_ENROLLED, `node ${peerId} is not enrolled`, {
