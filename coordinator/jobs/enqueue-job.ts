@@ -17,6 +17,7 @@
  */
 import { notFound } from '../store/errors.js'
 import type { Timestamp } from '../store/metadata-store.js'
+import * as input from '../store/store-input.js'
 import type { EnqueueResult, Job, NewJob } from './job.js'
 import { checkNewJob } from './job-input.js'
 import type { JobTransaction } from './job-transaction.js'
@@ -27,6 +28,7 @@ export async function enqueueJob(
   newJob: NewJob,
   now: Timestamp,
 ): Promise<EnqueueResult> {
+  input.checkId('tenant', tenantId)
   const job = checkNewJob(newJob, now)
   const existing = await tx.getJob(tenantId, job.id)
   if (existing !== undefined) return { enqueued: false, reason: 'duplicate', job: existing }

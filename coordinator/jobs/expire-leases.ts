@@ -32,7 +32,8 @@ export async function expireLeases(
 
   const offers = await tx.lapsedOffers(now, max + 1)
   const room = Math.max(0, max - offers.length)
-  const leases = room === 0 ? [] : await tx.expiredLeases(now, room + 1)
+  // One more than there is room for tells whether more remain, also when there is no room at all.
+  const leases = await tx.expiredLeases(now, room + 1)
   const more = offers.length > max || leases.length > room
   const expired: ExpiredJob[] = []
 

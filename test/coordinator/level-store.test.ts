@@ -7,7 +7,7 @@ import { describe } from 'vitest'
 import { SCHEMA_KEY, STORE_FORMAT } from '../../coordinator/store/level-layout.js'
 import { LevelMetadataStore } from '../../coordinator/store/level-store.js'
 import type { MetadataStore } from '../../coordinator/store/metadata-store.js'
-import { SCHEMA_VERSION } from '../../coordinator/store/migrations.js'
+import { MIGRATIONS, SCHEMA_VERSION } from '../../coordinator/store/migrations.js'
 import { type StoreFixture, storeConformance } from './store.conformance.js'
 
 async function putRaw(location: string, key: string, value: string): Promise<void> {
@@ -25,6 +25,11 @@ async function levelFixture(): Promise<StoreFixture> {
     latestSchemaVersion: SCHEMA_VERSION,
     newStore() {
       const store = new LevelMetadataStore({ location })
+      stores.push(store)
+      return store
+    },
+    newVersion1Store() {
+      const store = new LevelMetadataStore({ location, migrations: MIGRATIONS.slice(0, 1) })
       stores.push(store)
       return store
     },

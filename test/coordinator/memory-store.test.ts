@@ -18,6 +18,11 @@ async function memoryFixture(): Promise<StoreFixture> {
       stores.push(store)
       return store
     },
+    newVersion1Store() {
+      const store = new MemoryMetadataStore({ volume, schemaVersion: 1 })
+      stores.push(store)
+      return store
+    },
     async setStoredSchemaVersion(version) {
       volume.schemaVersion = version
     },

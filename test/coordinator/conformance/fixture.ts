@@ -11,6 +11,11 @@ import type { MetadataStore } from '../../../coordinator/store/metadata-store.js
 export interface StoreFixture {
   /** A new, unopened store over this fixture's storage: it sees what earlier stores committed. */
   newStore(): MetadataStore
+  /**
+   * A new, unopened store that brings the storage only to schema version 1, by the version-1 code
+   * path (the level store with migration 1 alone): what a coordinator before schema 2 left behind.
+   */
+  newVersion1Store(): MetadataStore
   /** The schema version a fresh store of this backend is at once opened. */
   readonly latestSchemaVersion: number
   /** Overwrites the stored schema version (all stores closed). */
