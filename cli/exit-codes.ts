@@ -11,6 +11,8 @@ export const ExitCode = {
   INPUT: 3,
   /** Writing an output (index file, image) failed. */
   OUTPUT: 4,
+  /** The coordinator refused the node: a bad enrolment token, a role mismatch, a refused session. */
+  REFUSED: 5,
   /** The run was interrupted (SIGINT / SIGTERM). */
   INTERRUPTED: 130,
 } as const
@@ -23,6 +25,7 @@ export function exitCodeFor(code: string): ExitCode {
     return ExitCode.USAGE
   }
   if (code === 'BLOCKIO_INDEX_WRITE_FAILED' || code === 'CLI_OUTPUT_FAILED') return ExitCode.OUTPUT
+  if (code.startsWith('ENROL_') || code.startsWith('CONTROL_')) return ExitCode.REFUSED
   if (code === 'CLI_INTERRUPTED' || code === 'SCAN_ABORTED') return ExitCode.INTERRUPTED
   if (
     code.startsWith('BLOCKIO_') ||

@@ -166,7 +166,7 @@ describe('lifeboat coordinator and agent processes', () => {
       run([...agentArgs(await cleanup.tempDir('lb-cli-agent-')), '--token', token.token as string]),
       agent.stop(),
     ])
-    expect(replay.code).not.toBe(0)
+    expect(replay.code).toBe(5) // ExitCode.REFUSED
     expect(replay.stderr).toMatch(/^error ENROL_TOKEN_USED: /m)
     await coordinator.event('enrolment-refused', { code: 'ENROL_TOKEN_USED' })
     expect(agentExit).toBe(0)
