@@ -4,6 +4,7 @@
  * Importing it loads the Promise.withResolvers polyfill before libp2p (via node.ts).
  */
 
+export * from './control-channel.js'
 export * from './errors.js'
 export * from './framed-stream.js'
 export * from './identity.js'

@@ -19,8 +19,8 @@ import {
   RemoteError,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/control-channel.js'
 import { openStreamOn } from '../../transport/index.js'
-import { ControlChannel } from './control-channel.js'
 import type { LoadSampler } from './load-sampler.js'
 import type { AgentLogger } from './logger.js'
 

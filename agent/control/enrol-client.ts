@@ -18,8 +18,8 @@ import {
   type NodeRecord,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/control-channel.js'
 import { type LifeboatNode, openStreamOn } from '../../transport/index.js'
-import { ControlChannel } from './control-channel.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
 
 /** The enrolment listener's protocol (coordinator/control/options.ts names the same). */

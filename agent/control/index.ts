@@ -5,7 +5,6 @@
  */
 export * from './agent-runtime.js'
 export * from './byte-counter.js'
-export * from './control-channel.js'
 export * from './control-client.js'
 export * from './enrol-client.js'
 export * from './enrolment-file.js'

@@ -18,6 +18,7 @@ import {
   type Hello,
   MessageType,
 } from '../../protocol/index.js'
+import type { ControlChannel } from '../../transport/control-channel.js'
 import {
   createLifeboatNode,
   dialableAddresses,
@@ -27,7 +28,6 @@ import {
 } from '../../transport/index.js'
 import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
 import type { MetadataStore } from '../store/metadata-store.js'
-import type { ControlChannel } from './control-channel.js'
 import { EnrolListener } from './enrol-listener.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import { type ControlEvents, createControlEvents } from './events.js'

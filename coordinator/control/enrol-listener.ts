@@ -24,6 +24,7 @@ import {
   MessageType,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/control-channel.js'
 import {
   createLifeboatNode,
   dialableAddresses,
@@ -31,7 +32,6 @@ import {
   waitForEvents,
 } from '../../transport/index.js'
 import type { MetadataStore, NodeRole } from '../store/metadata-store.js'
-import { ControlChannel } from './control-channel.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'
 import type { ControlLogger } from './logger.js'

@@ -6,7 +6,6 @@
  */
 export * from './admin-client.js'
 export * from './admin-server.js'
-export * from './control-channel.js'
 export * from './control-server.js'
 export * from './coordinator-runtime.js'
 export * from './errors.js'

@@ -21,8 +21,8 @@ import {
   RemoteError,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/control-channel.js'
 import type { MetadataStore, Node } from '../store/metadata-store.js'
-import { ControlChannel } from './control-channel.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'
 import type { LivenessTracker } from './liveness.js'

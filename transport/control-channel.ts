@@ -1,7 +1,7 @@
 /**
  * A control channel: one libp2p stream that carries control frames (docs/PROTOCOL.md §2–§6), with
  * the receiver's error rules applied once for every conversation the coordinator holds (enrolment,
- * node sessions). A *refused frame* is one the codec cannot accept (malformed, unknown type,
+ * node sessions on the coordinator; enrolment and the session on the agent). A *refused frame* is one the codec cannot accept (malformed, unknown type,
  * invalid field): it is answered with an ERROR naming it and skipped, and the stream stays usable.
  * A *fatal* condition (an oversize length prefix, half a frame and then silence, a refusal of the
  * conversation itself) is answered with an ERROR, after which the stream is flushed and reset.
@@ -26,15 +26,10 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   TooManyErrorsError,
-} from '../../protocol/index.js'
-import {
-  abortStream,
-  closeStream,
-  createFramedStream,
-  DEFAULT_FRAME_IDLE_TIMEOUT_MS,
-  type FramedStream,
-  TransportErrorCode,
-} from '../../transport/index.js'
+} from '../protocol/index.js'
+import { TransportErrorCode } from './errors.js'
+import { createFramedStream, DEFAULT_FRAME_IDLE_TIMEOUT_MS, type FramedStream } from './framed-stream.js'
+import { abortStream, closeStream } from './stream-close.js'
 
 /** How long a channel that failed waits for its last ERROR frame to flush before resetting. */
 export const FAIL_FLUSH_TIMEOUT_MS = 2_000
