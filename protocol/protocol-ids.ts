@@ -11,6 +11,12 @@ export type { ProtocolVersion }
 export const CONTROL_PROTOCOL_ID = '/lifeboat/control/1.0.0'
 export const CONTROL_PROTOCOL_VERSION: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 0 })
 
+/**
+ * Node → coordinator's enrolment listener: HELLO, ENROL, ENROL_ACCEPTED / ERROR. Control messages and
+ * version; its own ID because the control listener refuses peers that are not enrolled yet.
+ */
+export const ENROL_PROTOCOL_ID = '/lifeboat/enrol/1.0.0'
+
 /** Appliance → connector: one volume's blocks per stream. */
 export const BLOCKS_PROTOCOL_ID = '/lifeboat/blocks/1.0.0'
 export const BLOCKS_PROTOCOL_VERSION: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 0 })

@@ -18,12 +18,13 @@ import {
   type NodeRecord,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
+/** The enrolment listener's protocol (coordinator/control/options.ts names the same). */
+import { ENROL_PROTOCOL_ID } from '../../protocol/protocol-ids.js'
 import { ControlChannel } from '../../transport/control-channel.js'
 import { type LifeboatNode, openStreamOn } from '../../transport/index.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
 
-/** The enrolment listener's protocol (coordinator/control/options.ts names the same). */
-export const ENROL_PROTOCOL_ID = '/lifeboat/enrol/1.0.0'
+export { ENROL_PROTOCOL_ID }
 /** The whole enrolment (dial, hellos, token check, answer) must finish within this. */
 export const DEFAULT_ENROL_TIMEOUT_MS = 30_000
 /** The wire's token alphabet (docs/PROTOCOL.md §8 ENROL). */

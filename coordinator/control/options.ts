@@ -7,10 +7,11 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { MAX_HEARTBEAT_INTERVAL_MS } from '../../protocol/index.js'
+/** The protocol of the enrolment listener: HELLO, then ENROL → ENROL_ACCEPTED or ERROR. */
+import { ENROL_PROTOCOL_ID } from '../../protocol/protocol-ids.js'
 import { checkInteger, invalidOption } from './errors.js'
 
-/** The protocol of the enrolment listener: HELLO, then ENROL → ENROL_ACCEPTED or ERROR. */
-export const ENROL_PROTOCOL_ID = '/lifeboat/enrol/1.0.0'
+export { ENROL_PROTOCOL_ID }
 /** Where the control listener listens when no address is given. */
 export const DEFAULT_CONTROL_LISTEN = '/ip4/127.0.0.1/tcp/7400'
 /** How often nodes are expected to heartbeat until a node says otherwise (HEARTBEAT `intervalMs`). */
