@@ -5,6 +5,7 @@
  * stream (or raw socket) to its end and answers with an Ack, and echoes length-prefixed messages
  * for the request/response trials. It runs until SIGTERM.
  */
+import { peakRssBytes } from '../cli/peak-rss.js'
 import '../protocol/promise-with-resolvers.js'
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
@@ -71,7 +72,7 @@ export function rawFramedSocket(socket: Socket) {
 
 export async function runReceiver(link: Link): Promise<void> {
   const report = (bytes: number): string =>
-    JSON.stringify({ bytes, rssKiB: process.resourceUsage().maxRSS, cpuUs: cpuUs() })
+    JSON.stringify({ bytes, rssKiB: Math.round(peakRssBytes() / 1024), cpuUs: cpuUs() })
   if (link === 'raw') {
     const server = createServer((socket) => {
       socket.setNoDelay(true)

@@ -14,6 +14,7 @@ import { blockLength, DEFAULT_BLOCK_SIZE } from '../blockio/block-source.js'
 import { readChangedExtentsFile } from '../blockio/extents.js'
 import { openFileBlockSource } from '../blockio/file-block-source.js'
 import { LifeboatError } from '../protocol/errors.js'
+import { peakRssBytes } from './peak-rss.js'
 import { createProgress } from './progress.js'
 import { formatBytes, parseSize } from './sizes.js'
 
@@ -121,7 +122,7 @@ export async function scanImage(
       changedBytes,
       indexWritten: options.index,
       mbPerSec: stats.durationMs > 0 ? stats.bytesRead / 1e6 / (stats.durationMs / 1e3) : 0,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakRssBytes: peakRssBytes(),
     }
   } finally {
     await source.close()
