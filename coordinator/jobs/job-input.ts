@@ -56,6 +56,9 @@ export function checkNewJob(job: NewJob, now: Timestamp): CheckedNewJob {
       'Replication cycles run on appliances; consistency checks and failover steps on connectors.',
     )
   }
+  if ((type === 'replication-cycle' || type === 'consistency-check') && job.vmId === undefined) {
+    throw invalidArgument(`a ${type} job must name its VM`, 'Pass the vmId of the protected VM.')
+  }
   const volumeIds = job.volumeIds === undefined ? undefined : checkVolumeIds(job.volumeIds)
   if (volumeIds !== undefined && volumeIds.length > 0 && job.vmId === undefined) {
     throw invalidArgument('a job that names volumes must name their VM', 'Pass vmId with volumeIds.')

@@ -1,6 +1,7 @@
 /**
- * The key layout of the classic-level store, schema version 1 (docs/STORE.md "Key layout"), and the
- * codecs of its values.
+ * The key layout of the classic-level store's schema-1 records (docs/STORE.md "Keys of schema
+ * version 1"), the codecs of their values, and the helpers the schema-2 layouts build on
+ * (level-protection-layout.ts, level-job-layout.ts): tenant prefixes, ranges, the record codec.
  *
  * A *key* is a UTF-8 string built from *sublevel prefixes* `!<name>!`, the same bytes abstract-level
  * writes for `db.sublevel(name)`; a tenant's records sit under the nested prefix `!t!!<tenantId>!`,

@@ -609,11 +609,11 @@ export class LevelMetadataStore implements MetadataStore {
 
   // Jobs: each change is a function of coordinator/jobs/ run in one transaction (one batch).
 
-  enqueueJob(tenantId: string, job: NewJob, now: Timestamp): Promise<EnqueueResult> {
+  async enqueueJob(tenantId: string, job: NewJob, now: Timestamp): Promise<EnqueueResult> {
     return this.#jobChange('enqueueing a job', (tx) => enqueueJob(tx, tenantId, job, now))
   }
 
-  offerJob(
+  async offerJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -626,7 +626,7 @@ export class LevelMetadataStore implements MetadataStore {
     )
   }
 
-  acknowledgeJob(
+  async acknowledgeJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -639,7 +639,7 @@ export class LevelMetadataStore implements MetadataStore {
     )
   }
 
-  declineJob(
+  async declineJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -652,12 +652,12 @@ export class LevelMetadataStore implements MetadataStore {
     )
   }
 
-  renewLease(tenantId: string, jobId: string, leaseId: string, now: Timestamp): Promise<Job> {
+  async renewLease(tenantId: string, jobId: string, leaseId: string, now: Timestamp): Promise<Job> {
     // No fsync: a lost renewal is safe (renew-lease.ts), and renewals are most of the write load.
     return this.#jobChange('renewing a lease', (tx) => renewLease(tx, tenantId, jobId, leaseId, now), false)
   }
 
-  completeJob(
+  async completeJob(
     tenantId: string,
     jobId: string,
     leaseId: string,
@@ -667,11 +667,17 @@ export class LevelMetadataStore implements MetadataStore {
     return this.#jobChange('completing a job', (tx) => completeJob(tx, tenantId, jobId, leaseId, now, result))
   }
 
-  failJob(tenantId: string, jobId: string, leaseId: string, now: Timestamp, error: ErrorBody): Promise<Job> {
+  async failJob(
+    tenantId: string,
+    jobId: string,
+    leaseId: string,
+    now: Timestamp,
+    error: ErrorBody,
+  ): Promise<Job> {
     return this.#jobChange('failing a job', (tx) => failJob(tx, tenantId, jobId, leaseId, now, error))
   }
 
-  handBackJob(
+  async handBackJob(
     tenantId: string,
     jobId: string,
     leaseId: string,
@@ -683,11 +689,11 @@ export class LevelMetadataStore implements MetadataStore {
     )
   }
 
-  expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
+  async expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
     return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit))
   }
 
-  cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
+  async cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
     return this.#jobChange('cancelling a job', (tx) => cancelJob(tx, tenantId, jobId, now))
   }
 

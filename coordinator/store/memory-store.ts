@@ -136,17 +136,18 @@ export class MemoryMetadataStore implements MetadataStore {
     if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version) || version < 1)) {
       throw corrupt(`the schema version ${JSON.stringify(version)} is not a positive integer`)
     }
-    if (typeof version === 'number' && version > MEMORY_SCHEMA_VERSION) {
+    // A store made for an older version stands for an older build: it refuses newer volumes too.
+    if (typeof version === 'number' && version > this.#targetVersion) {
       throw new StoreError(
         StoreErrorCode.VERSION_TOO_NEW,
-        `the in-memory metadata store has schema version ${version}, but this coordinator reads versions up to ${MEMORY_SCHEMA_VERSION}`,
+        `the in-memory metadata store has schema version ${version}, but this coordinator reads versions up to ${this.#targetVersion}`,
         {
           remediation: `Upgrade the coordinator to the release that wrote schema version ${version} or a later one.`,
         },
       )
     }
     if (version === undefined || (version as number) < this.#targetVersion) migrate(volume)
-    volume.schemaVersion = Math.max((version as number | undefined) ?? 0, this.#targetVersion)
+    volume.schemaVersion = this.#targetVersion
     volume.inUse = true
     this.#open = true
   }
@@ -527,11 +528,11 @@ export class MemoryMetadataStore implements MetadataStore {
 
   // Jobs: each change is a function of coordinator/jobs/ run in one transaction.
 
-  enqueueJob(tenantId: string, job: NewJob, now: Timestamp): Promise<EnqueueResult> {
+  async enqueueJob(tenantId: string, job: NewJob, now: Timestamp): Promise<EnqueueResult> {
     return this.#jobChange((tx) => enqueueJob(tx, tenantId, job, now))
   }
 
-  offerJob(
+  async offerJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -542,7 +543,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#jobChange((tx) => offerJob(tx, tenantId, jobId, nodeId, now, ackTimeoutMs, options))
   }
 
-  acknowledgeJob(
+  async acknowledgeJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -553,7 +554,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#jobChange((tx) => acknowledgeJob(tx, tenantId, jobId, nodeId, leaseId, now, leaseTtlMs))
   }
 
-  declineJob(
+  async declineJob(
     tenantId: string,
     jobId: string,
     nodeId: string,
@@ -564,11 +565,11 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#jobChange((tx) => declineJob(tx, tenantId, jobId, nodeId, leaseId, now, options))
   }
 
-  renewLease(tenantId: string, jobId: string, leaseId: string, now: Timestamp): Promise<Job> {
+  async renewLease(tenantId: string, jobId: string, leaseId: string, now: Timestamp): Promise<Job> {
     return this.#jobChange((tx) => renewLease(tx, tenantId, jobId, leaseId, now))
   }
 
-  completeJob(
+  async completeJob(
     tenantId: string,
     jobId: string,
     leaseId: string,
@@ -578,11 +579,17 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#jobChange((tx) => completeJob(tx, tenantId, jobId, leaseId, now, result))
   }
 
-  failJob(tenantId: string, jobId: string, leaseId: string, now: Timestamp, error: ErrorBody): Promise<Job> {
+  async failJob(
+    tenantId: string,
+    jobId: string,
+    leaseId: string,
+    now: Timestamp,
+    error: ErrorBody,
+  ): Promise<Job> {
     return this.#jobChange((tx) => failJob(tx, tenantId, jobId, leaseId, now, error))
   }
 
-  handBackJob(
+  async handBackJob(
     tenantId: string,
     jobId: string,
     leaseId: string,
@@ -592,11 +599,11 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#jobChange((tx) => handBackJob(tx, tenantId, jobId, leaseId, now, options))
   }
 
-  expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
+  async expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
     return this.#jobChange((tx) => expireLeases(tx, now, limit))
   }
 
-  cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
+  async cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
     return this.#jobChange((tx) => cancelJob(tx, tenantId, jobId, now))
   }
 

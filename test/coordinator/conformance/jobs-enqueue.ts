@@ -136,6 +136,7 @@ export function jobsEnqueueConformance(factory: StoreFixtureFactory): void {
         { role: 'connector' },
         { type: 'consistency-check' },
         { volumeIds: ['disk-0', 'disk-0'] },
+        { vmId: undefined },
         { volumeIds: Array.from({ length: 65 }, (_, n) => `d${n}`) },
         { maxAttempts: 0 },
         { maxAttempts: 10_001 },

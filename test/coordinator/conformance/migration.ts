@@ -1,12 +1,50 @@
 // Conformance: a store left at schema version 1 is migrated to the latest on open, its records
 // kept; and every schema-2 record survives close and reopen.
 import { describe, expect, it } from 'vitest'
-import { freshStore, MINUTE, peerId, type StoreFixtureFactory, T0, tenantWithSite } from './fixture.js'
+import {
+  expectCode,
+  freshStore,
+  MINUTE,
+  peerId,
+  type StoreFixtureFactory,
+  T0,
+  tenantWithSite,
+} from './fixture.js'
 import { cycle, makeWorld, startJob } from './world.js'
 
 export function migrationConformance(factory: StoreFixtureFactory): void {
   describe('persistence of schema-2 records', () => {
     const ctx = freshStore(factory)
+
+    it('refuses schema-2 calls before open and after close with STORE_NOT_OPEN (a rejection, not a throw)', async () => {
+      const world = await makeWorld(ctx.store)
+      await ctx.store.close()
+      const calls: (() => Promise<unknown>)[] = [
+        () =>
+          ctx.store.createProtectedVm(
+            'acme',
+            { name: 'x', siteId: 'hq', volumes: [{ id: 'v', size: 1, blockSize: 4096 }] },
+            T0,
+          ),
+        () => ctx.store.listPlans('acme'),
+        () => ctx.store.listEnabledPlans(),
+        () => ctx.store.recordPlanRun('acme', 'rpo', { dueAt: T0, jobId: 'j', enqueuedAt: T0 }, T0),
+        () => ctx.store.listRecoveryPoints('acme', 'vm-1'),
+        () => ctx.store.listNotificationChannels('acme'),
+        () => ctx.store.listJobLog('acme', 'c1', { limit: 1 }),
+        () => ctx.store.enqueueJob('acme', cycle('c1'), T0),
+        () => ctx.store.offerJob('acme', 'c1', world.appliances[0], T0),
+        () => ctx.store.renewLease('acme', 'c1', 'lease', T0),
+        () => ctx.store.expireLeases(T0),
+        () => ctx.store.cancelJob('acme', 'c1', T0),
+        () => ctx.store.nextQueuedJobs(T0),
+        () => ctx.store.activeJobsByNode(world.appliances[0]),
+      ]
+      for (const call of calls) await expectCode(call(), 'STORE_NOT_OPEN')
+      const unopened = ctx.fixture.newStore()
+      await expectCode(unopened.enqueueJob('acme', cycle('c1'), T0), 'STORE_NOT_OPEN')
+      await expectCode(unopened.expireLeases(T0), 'STORE_NOT_OPEN')
+    })
 
     it('every schema-2 record survives close and reopen', async () => {
       const world = await makeWorld(ctx.store)
