@@ -172,7 +172,8 @@ describe('classic-level job changes under SIGKILL', () => {
         if (run.steps[touched] > 0) killedMidway++
       }
       // Counters only grow: none is below what it was after the round before.
-      for (const [key, token] of earlierFences) expect(audit.fences.get(key), key).toBeGreaterThanOrEqual(token)
+      for (const [key, token] of earlierFences)
+        expect(audit.fences.get(key), key).toBeGreaterThanOrEqual(token)
       earlierFences = audit.fences
 
       // The store carries on: end whatever the kill left active, then audit again.
