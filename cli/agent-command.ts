@@ -22,6 +22,7 @@ interface AgentStartOptions {
   enrolAddress?: string
   heartbeatInterval: string
   name?: string
+  blockListen?: string[]
 }
 
 export function registerAgentCommand(program: Command, signal: AbortSignal): void {
@@ -37,6 +38,10 @@ export function registerAgentCommand(program: Command, signal: AbortSignal): voi
     .option('--enrol-address <multiaddr>', 'the coordinator enrolment address (default: control port + 1)')
     .option('--heartbeat-interval <duration>', 'how often to report load', '5s')
     .option('--name <name>', 'the node name shown to people (default: the host name)')
+    .option(
+      '--block-listen <multiaddr...>',
+      'connector only: listen here for block data appliances send (e.g. /ip4/0.0.0.0/tcp/7410)',
+    )
     .action(async (options: AgentStartOptions) => {
       await runAgent(options, signal)
     })
@@ -48,6 +53,16 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
     throw new LifeboatError('CLI_USAGE_INVALID_ROLE', `--role "${role}" is not a node role`, {
       remediation: 'Give --role appliance (a replication source) or --role connector (a recovery target).',
     })
+  }
+  if (options.blockListen !== undefined && role !== 'connector') {
+    throw new LifeboatError(
+      'CLI_USAGE_BLOCK_LISTEN_ROLE',
+      `--block-listen is for connectors, not a ${role}`,
+      {
+        remediation:
+          'An appliance dials connectors and never listens: drop --block-listen, or use --role connector.',
+      },
+    )
   }
   const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
   const { pino } = await import('pino')
@@ -62,6 +77,7 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
       enrolAddress: options.enrolAddress,
       heartbeatIntervalMs,
       name: options.name,
+      blockListen: options.blockListen,
       software: softwareVersion(),
       signal,
     },
@@ -77,6 +93,7 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
       siteId: node.site,
       enrolledNow: agent.enrolledNow,
       coordinator: options.coordinator,
+      blockAddresses: options.blockListen === undefined ? undefined : agent.node.getMultiaddrs().map(String),
     },
     'agent started',
   )

@@ -7,7 +7,8 @@
  *   enrolment.json       written once the coordinator accepted the node (enrolment-file.ts)
  * ```
  *
- * Start: the identity (created on first start), a libp2p node that never listens, then — only when
+ * Start: the identity (created on first start), a libp2p node that listens only for block data
+ * (a connector given `blockListen`, agent/blocks/), then — only when
  * there is no enrolment file — enrolment with the token on the coordinator's enrolment listener,
  * and the control client, which keeps the connection and the session. A node that is enrolled
  * ignores a token it is given again; one that is not must be given one.
@@ -17,6 +18,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
+import { blockListenAddresses, startBlockListener } from '../blocks/block-listener.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
 import { enrolWithCoordinator } from './enrol-client.js'
 import { type EnrolmentRecord, enrolmentFilePath, readEnrolment, writeEnrolment } from './enrolment-file.js'
@@ -37,6 +39,8 @@ export interface AgentInit extends Omit<ControlClientInit, 'site'> {
   enrolAddress?: string
   /** The node's name for people. Default: the host name. */
   name?: string
+  /** Connector only: multiaddrs to listen on for block data from appliances (docs/TRANSPORT.md). */
+  blockListen?: string[]
 }
 
 export interface AgentComponents {
@@ -56,6 +60,7 @@ export interface Agent {
 export async function startAgent(init: AgentInit, components: AgentComponents = {}): Promise<Agent> {
   const logger = components.logger ?? silentLogger
   const coordinatorId = peerIdIn(init.coordinator, 'coordinator')
+  const blockListen = blockListenAddresses(init.role, init.blockListen)
   await mkdir(init.dataDir, { recursive: true, mode: DATA_DIR_MODE })
   const identity = await loadOrCreateIdentity(join(init.dataDir, IDENTITY_FILE_NAME))
   const nodeId = identity.peerId.toString()
@@ -68,7 +73,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         'Pass --token with an enrolment token (lifeboat coordinator token create on the coordinator).',
     })
   }
-  const node = await createLifeboatNode({ privateKey: identity.privateKey })
+  const node = await createLifeboatNode({ privateKey: identity.privateKey, listen: blockListen })
   try {
     let enrolledNow = false
     if (enrolment === undefined) {
@@ -91,6 +96,15 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       )
     } else if (init.token !== undefined) {
       logger.info({ event: 'already-enrolled', nodeId }, 'already enrolled: the token was not used')
+    }
+    if (blockListen.length > 0) {
+      const site = enrolment.node.site
+      await startBlockListener(node, {
+        site,
+        software: init.software ?? 'lifeboat',
+        logger,
+        signal: init.signal,
+      })
     }
     const client = createControlClient({ ...init, site: enrolment.node.site }, { node, logger })
     client.start()

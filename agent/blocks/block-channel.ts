@@ -1,0 +1,206 @@
+/**
+ * A block channel: one `/lifeboat/blocks/1.0.0` stream carrying block-stream frames
+ * (docs/PROTOCOL.md §2–§6, §9), with the receiver's error rules applied once for both ends of the
+ * block link. It is transport/'s ControlChannel with the data codec: that class is bound to the
+ * control codec and its 1 MiB frames, while block frames may be 17 MiB (dataCodec.maxFrameSize).
+ *
+ * A *refused frame* is one the codec cannot accept (malformed, unknown type, invalid field) or a
+ * valid one out of place: it is answered with an ERROR naming it and skipped, and the stream stays
+ * usable until MAX_CONSECUTIVE_BAD_FRAMES in a row. A *fatal* condition (an oversize length prefix,
+ * half a frame and then silence, a version mismatch, a missing hello) is answered with an ERROR,
+ * after which the stream is flushed and reset.
+ */
+import type { Stream } from '@libp2p/interface'
+import {
+  type DataMessage,
+  dataCodec,
+  errorFrameFor,
+  expectHello,
+  type FrameRef,
+  type Hello,
+  HelloExpectedError,
+  type LifeboatError,
+  MAX_CONSECUTIVE_BAD_FRAMES,
+  MessageType,
+  ProtocolError,
+  ProtocolErrorCode,
+  TooManyErrorsError,
+} from '../../protocol/index.js'
+import {
+  abortStream,
+  closeStream,
+  createFramedStream,
+  DEFAULT_FRAME_IDLE_TIMEOUT_MS,
+  FAIL_FLUSH_TIMEOUT_MS,
+  type FramedStream,
+  TransportErrorCode,
+} from '../../transport/index.js'
+
+export interface BlockChannelInit {
+  /** Half a frame and then this long without a byte ends the stream. Default 30 s. */
+  idleTimeoutMs?: number
+  /** Refused frames in a row before the stream is closed. Default MAX_CONSECUTIVE_BAD_FRAMES. */
+  maxBadFrames?: number
+}
+
+export class BlockChannel {
+  readonly stream: Stream
+  readonly #framed: FramedStream
+  readonly #maxBadFrames: number
+  #badInARow = 0
+  #ended = false
+
+  /** Build it in the stream handler, before any await: it owns the stream's readable side. */
+  constructor(stream: Stream, init: BlockChannelInit = {}) {
+    this.stream = stream
+    this.#maxBadFrames = init.maxBadFrames ?? MAX_CONSECUTIVE_BAD_FRAMES
+    this.#framed = createFramedStream(stream, {
+      maxMessageBytes: dataCodec.maxFrameSize,
+      idleTimeoutMs: init.idleTimeoutMs ?? DEFAULT_FRAME_IDLE_TIMEOUT_MS,
+      resetOnBadFrame: false,
+    })
+  }
+
+  /** True once the channel failed or was closed by this side. */
+  get ended(): boolean {
+    return this.#ended
+  }
+
+  /** Encodes (validating) and sends one message. */
+  async send(message: DataMessage, signal?: AbortSignal): Promise<void> {
+    await this.#framed.write(dataCodec.encode(message), { signal })
+  }
+
+  /** Sends raw bytes as one frame, unchecked: for tests of a peer's error handling only. */
+  async sendRawFrame(body: Uint8Array): Promise<void> {
+    await this.#framed.write(body)
+  }
+
+  /** Sends an ERROR frame for `error`; true when it was handed to the stream. Never throws. */
+  async sendError(error: unknown, ref?: FrameRef): Promise<boolean> {
+    try {
+      await this.#framed.write(dataCodec.encode(errorFrameFor(error, ref)))
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * The next valid message, or undefined when the peer closed its end between two frames. Refused
+   * frames are answered and skipped; an ERROR frame from the peer is returned like any message.
+   * Throws, after answering where anyone is left to answer: TooManyErrorsError, a fatal
+   * ProtocolError, or the transport's error for an oversize frame, a stall, a truncated frame, a
+   * reset or the caller's abort.
+   */
+  async receive(signal?: AbortSignal): Promise<DataMessage | undefined> {
+    for (;;) {
+      const body = await this.#read(signal)
+      if (body === undefined) return undefined
+      let message: DataMessage
+      try {
+        message = dataCodec.decode(body)
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error
+        if (error.fatal) {
+          await this.fail(error)
+          throw error
+        }
+        await this.#refused(error)
+        continue
+      }
+      this.#badInARow = 0
+      return message
+    }
+  }
+
+  /**
+   * The peer's HELLO, which must be the stream's first frame (§5). Anything else is fatal: a frame
+   * the codec refuses (a HELLO of another major among them) or another message is answered with
+   * its ERROR and the stream is reset; a peer's ERROR is thrown as the RemoteError it carries.
+   * Undefined when the peer closed without sending anything.
+   */
+  async receiveHello(signal?: AbortSignal): Promise<Hello | undefined> {
+    const body = await this.#read(signal)
+    if (body === undefined) return undefined
+    let message: DataMessage
+    try {
+      message = dataCodec.decode(body)
+    } catch (error) {
+      await this.fail(error)
+      throw error
+    }
+    try {
+      return expectHello(message)
+    } catch (error) {
+      if (error instanceof HelloExpectedError) await this.fail(error)
+      else this.abort(error)
+      throw error
+    }
+  }
+
+  /** Answers a valid frame this side cannot act on and counts it as refused (§6). */
+  async refuse(error: ProtocolError | LifeboatError, ref?: FrameRef): Promise<void> {
+    await this.#refused(error, ref)
+  }
+
+  /** Sends `error` as an ERROR frame, flushes it for a bounded time, and resets the stream. */
+  async fail(error: unknown, ref?: FrameRef): Promise<void> {
+    if (this.#ended) return
+    this.#ended = true
+    await this.sendError(error, ref)
+    await closeStream(this.stream, { timeoutMs: FAIL_FLUSH_TIMEOUT_MS })
+    abortStream(this.stream, error)
+  }
+
+  /** Closes this side's writable end after flushing; the peer's reads then end. Never throws. */
+  async close(): Promise<void> {
+    this.#ended = true
+    await this.#framed.closeWrite({ timeoutMs: FAIL_FLUSH_TIMEOUT_MS })
+  }
+
+  /** Resets the stream at both ends. */
+  abort(reason: unknown): void {
+    this.#ended = true
+    abortStream(this.stream, reason)
+  }
+
+  async #read(signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#framed.read({ signal })
+    } catch (error) {
+      await this.#failOnTransportError(error)
+      throw error
+    }
+  }
+
+  async #refused(error: ProtocolError | LifeboatError, ref?: FrameRef): Promise<void> {
+    this.#badInARow++
+    // Never answer an ERROR with an ERROR, even a malformed one (§6): that rules out error loops.
+    const reType = ref?.reType ?? (error as ProtocolError).reType
+    if (reType !== MessageType.ERROR) await this.sendError(error, ref)
+    if (this.#badInARow >= this.#maxBadFrames) {
+      const tooMany = new TooManyErrorsError(this.#badInARow)
+      await this.fail(tooMany)
+      throw tooMany
+    }
+  }
+
+  async #failOnTransportError(error: unknown): Promise<void> {
+    const code = (error as { code?: unknown }).code
+    if (code === TransportErrorCode.FRAME_TOO_LARGE) {
+      // The wire's code for this is the protocol's (§2); the transport's message keeps the sizes.
+      const wire = new ProtocolError(ProtocolErrorCode.FRAME_TOO_LARGE, (error as Error).message, {
+        remediation: `Send block frames of at most ${dataCodec.maxFrameSize} bytes (docs/PROTOCOL.md §2).`,
+        fatal: true,
+      })
+      await this.fail(wire)
+    } else if (code === TransportErrorCode.TIMEOUT) {
+      await this.fail(error)
+    } else if (code !== TransportErrorCode.ABORTED) {
+      // Reset, truncated, closed: nobody is left to tell. The caller's own abort leaves the stream
+      // to the caller, who may still want to say why (a hello deadline).
+      this.abort(error)
+    }
+  }
+}
