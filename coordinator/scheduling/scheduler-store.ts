@@ -32,8 +32,16 @@ export interface ScheduledPlan {
   planId: string
   /** The job type this plan's runs are: `replication-cycle` or `maintenance` (or a later type). */
   jobType: string
-  /** The VM a replication plan protects; absent for maintenance. */
+  /**
+   * The VM a single-VM plan protects; absent for maintenance. Its jobs are named
+   * scheduledJobId(planId, dueAt), as before plans had several VMs.
+   */
   vmId?: string
+  /**
+   * The VMs a plan covers (its groups, in order). When present, each due run enqueues one job per
+   * VM, named scheduledJobId(planId, dueAt, vmId), and `vmId` is ignored.
+   */
+  vmIds?: string[]
   /** The schedule as stored; the scheduler checks it with parseSchedule every pass. */
   schedule: Schedule
   /** When the plan was enabled: the anchor of its first due time (schedule.ts firstDue). */
@@ -61,7 +69,7 @@ export interface ScheduledJob {
   planId: string
   jobType: string
   vmId?: string
-  /** scheduledJobId(planId, dueAt). */
+  /** scheduledJobId(planId, dueAt), or scheduledJobId(planId, dueAt, vmId) for a plan with vmIds. */
   jobId: string
   /** The due time this job stands for (the latest of the coalesced runs). */
   dueAt: number
@@ -97,12 +105,24 @@ export interface SchedulerStore {
   setRpoAtRisk(tenantId: string, planId: string, risk: RpoRisk): Promise<void>
 }
 
+/** Characters of each of plan id and VM id kept in a per-VM job id that would otherwise be too long. */
+const LONG_VM_PART_PREFIX = 40
+
 /**
  * The id of the job for the run of `planId` due at `dueAt`: `<planId>.<dueAt>`. A plan id too long
  * for that to fit 128 characters keeps its first 80 characters and adds 16 hex characters of its
  * SHA-256, so the id stays unique and deterministic. Job ids are unique within a tenant.
+ *
+ * With `vmId` (a plan of several VMs enqueues one job per VM), `<planId>.<vmId>.<dueAt>`; too long,
+ * the first 40 characters of each and 16 hex characters of the SHA-256 of both.
  */
-export function scheduledJobId(planId: string, dueAt: number): string {
+export function scheduledJobId(planId: string, dueAt: number, vmId?: string): string {
+  if (vmId !== undefined) {
+    const plain = `${planId}.${vmId}.${dueAt}`
+    if (plain.length <= MAX_JOB_ID_LENGTH) return plain
+    const digest = createHash('sha256').update(`${planId}\n${vmId}`).digest('hex').slice(0, 16)
+    return `${planId.slice(0, LONG_VM_PART_PREFIX)}.${vmId.slice(0, LONG_VM_PART_PREFIX)}-${digest}.${dueAt}`
+  }
   const plain = `${planId}.${dueAt}`
   if (plain.length <= MAX_JOB_ID_LENGTH) return plain
   const digest = createHash('sha256').update(planId).digest('hex').slice(0, 16)

@@ -5,7 +5,8 @@
  * For one plan, one pass:
  * 1. The runs due since the plan's last due time (or its anchor, if it never ran) are counted
  *    (schedule.ts missedRuns). None → nothing to do.
- * 2. ONE job is enqueued for the latest of them, however many there are: runs missed while the
+ * 2. ONE job (one per VM, for a plan of several VMs) is enqueued for the latest of them, however
+ *    many there are: runs missed while the
  *    coordinator was down, or while the VM's previous cycle ran, *coalesce*; the job records how
  *    many it replaces (`coalesced`). Its id is scheduledJobId(plan, due time), so a second pass or
  *    a crash between enqueue and step 3 names the same job and the store refuses the duplicate.
@@ -113,45 +114,62 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
     const runs = missedRuns(schedule, { lastDueAt: state.lastDueAt, anchorAt: plan.anchorAt }, now)
     if (runs === undefined) return
     const dueAt = runs.latestDueAt
-    const jobId = scheduledJobId(plan.planId, dueAt)
     const coalesced = runs.count - 1
-    const outcome = await store.enqueue({
-      tenantId: plan.tenantId,
-      planId: plan.planId,
-      jobType: plan.jobType,
-      vmId: plan.vmId,
-      jobId,
-      dueAt,
-      coalesced,
-      enqueuedAt: now,
-    })
-    const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
-    if (outcome.enqueued) {
-      // Announced as soon as the job is in the queue, before recordDue: the job exists whatever
-      // happens next, and the dispatcher should not wait for the record to offer it.
-      report.enqueued++
-      report.coalesced += coalesced
-      log.info({ event: 'job-scheduled', ...fields, coalesced }, `plan ${plan.planId}: job ${jobId} queued`)
-      events?.emit('queued', {
+    // A plan of several VMs makes one job per VM: each VM has its own cycle, its own active-cycle
+    // guard in the store and its own job id, so one busy VM never holds back the others.
+    const targets: Array<string | undefined> =
+      plan.vmIds !== undefined && plan.vmIds.length > 0 ? plan.vmIds : [plan.vmId]
+    const perVm = plan.vmIds !== undefined && plan.vmIds.length > 0
+    const jobIds: string[] = []
+    let blocked = false
+    for (const vmId of targets) {
+      const jobId = perVm ? scheduledJobId(plan.planId, dueAt, vmId) : scheduledJobId(plan.planId, dueAt)
+      jobIds.push(jobId)
+      const outcome = await store.enqueue({
         tenantId: plan.tenantId,
-        jobId,
-        jobType: plan.jobType,
-        source: 'schedule',
         planId: plan.planId,
-        vmId: plan.vmId,
+        jobType: plan.jobType,
+        vmId,
+        jobId,
         dueAt,
         coalesced,
-        at: now,
+        enqueuedAt: now,
       })
-    } else if (outcome.reason === 'duplicate') {
-      // An earlier pass enqueued this job and stopped before recording it: record it now.
-      report.completed++
-      log.info(
-        { event: 'schedule-completed', ...fields },
-        `plan ${plan.planId}: job ${jobId} was already queued`,
-      )
+      const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
+      if (outcome.enqueued) {
+        // Announced as soon as the job is in the queue, before recordDue: the job exists whatever
+        // happens next, and the dispatcher should not wait for the record to offer it.
+        report.enqueued++
+        report.coalesced += coalesced
+        log.info({ event: 'job-scheduled', ...fields, coalesced }, `plan ${plan.planId}: job ${jobId} queued`)
+        events?.emit('queued', {
+          tenantId: plan.tenantId,
+          jobId,
+          jobType: plan.jobType,
+          source: 'schedule',
+          planId: plan.planId,
+          vmId,
+          dueAt,
+          coalesced,
+          at: now,
+        })
+      } else if (outcome.reason === 'duplicate') {
+        // An earlier pass enqueued this job and stopped before recording it: record it now.
+        report.completed++
+        log.info(
+          { event: 'schedule-completed', ...fields },
+          `plan ${plan.planId}: job ${jobId} was already queued`,
+        )
+      } else if (outcome.reason === 'plan-gone') {
+        return
+      } else {
+        blocked = true
+        log.debug({ event: 'schedule-blocked', ...fields }, `plan ${plan.planId}: previous job still active`)
+      }
     }
-    if (outcome.enqueued || outcome.reason === 'duplicate') {
+    const jobId = jobIds[0]!
+    const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
+    if (!blocked) {
       await store.recordDue({
         tenantId: plan.tenantId,
         planId: plan.planId,
@@ -176,12 +194,10 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
       }
       return
     }
-    if (outcome.reason === 'plan-gone') return
+    // Some VM's previous job is still active: nothing is recorded, so the run stays due for it and
+    // the next pass tries again (the VMs already enqueued answer `duplicate`).
     report.blocked++
-    if (plan.jobType !== REPLICATION_JOB_TYPE || state.rpoAtRisk !== undefined) {
-      log.debug({ event: 'schedule-blocked', ...fields }, `plan ${plan.planId}: previous job still active`)
-      return
-    }
+    if (plan.jobType !== REPLICATION_JOB_TYPE || state.rpoAtRisk !== undefined) return
     const lagMs = now - (state.lastDueAt ?? plan.anchorAt)
     await store.setRpoAtRisk(plan.tenantId, plan.planId, { since: now, blockedDueAt: dueAt })
     report.rpoRaised++
