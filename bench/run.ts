@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runMicroBenchmarks } from './micro.js'
 import { formatScanBench, runScanBench } from './scan-vs-peers.js'
-import { runTransportBench } from './transport-encryption.js'
+import { formatSlowConsumer, runTransportBench } from './transport-encryption.js'
 
 const DOC = fileURLToPath(new URL('../../docs/BENCHMARKS.md', import.meta.url))
 const SECTIONS = ['micro', 'scan', 'transport'] as const
@@ -38,9 +38,13 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--runs') args.runs = Number(argv[++i])
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',') as Section[]
-      for (const n of names) if (!SECTIONS.includes(n)) throw new Error(`--only: unknown section "${n}" (${SECTIONS.join(', ')})`)
+      for (const n of names)
+        if (!SECTIONS.includes(n)) throw new Error(`--only: unknown section "${n}" (${SECTIONS.join(', ')})`)
       args.only = new Set(names)
-    } else throw new Error(`unknown argument ${a}: use --only <${SECTIONS.join(',')}>, --runs N, --quick, --no-write`)
+    } else
+      throw new Error(
+        `unknown argument ${a}: use --only <${SECTIONS.join(',')}>, --runs N, --quick, --no-write`,
+      )
   }
   if (!Number.isInteger(args.runs) || args.runs < 1) throw new Error('--runs takes a whole number ≥ 1')
   return args
@@ -81,9 +85,13 @@ async function main(): Promise<void> {
   }
   if (args.only.has('transport')) {
     console.log('\n== transport: bulk MB/s and messages/s over loopback')
-    const result = await runTransportBench({ bytes: args.quick ? 256 * 1024 ** 2 : undefined, runs: args.runs })
+    const result = await runTransportBench({
+      bytes: args.quick ? 256 * 1024 ** 2 : undefined,
+      runs: args.runs,
+    })
     const rows = result.bulk.map(
-      (b) => `| ${b.config} | ${b.medianMbPerSec} | **${b.medianRatioToRaw.toFixed(2)}×** | ${b.peakReceiverRssMiB} |`,
+      (b) =>
+        `| ${b.config} | ${b.medianMbPerSec} | **${b.medianRatioToRaw.toFixed(2)}×** | ${b.peakReceiverRssMiB} |`,
     )
     const rpc = result.rpc.map(
       (r) => `| ${r.link} | ${Math.round(r.sequentialPerSec)} | ${Math.round(r.inFlightPerSec)} |`,
@@ -100,6 +108,7 @@ async function main(): Promise<void> {
       '| link | requests/s, one at a time | requests/s, 32 in flight |',
       '|---|---|---|',
       ...rpc,
+      ...(result.slowConsumer === undefined ? [] : ['', formatSlowConsumer(result.slowConsumer)]),
     ].join('\n')
     console.log(`\n${body}`)
     generated.set('transport', body)

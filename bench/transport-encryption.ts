@@ -8,6 +8,10 @@
  * a noisy neighbour hurts every config alike; the table shows the median MB/s (1 MB = 1e6 bytes),
  * the median of the per-round ratios to raw TCP, and the receiver's peak RSS. The *RPC* part counts
  * small request/response messages per second over one stream, one at a time and 32 in flight.
+ * The *slow-consumer* trial sends `slowConsumerBytes` (256 MiB) over TLS + Yamux, one stream, to a
+ * receiver that reads at ~50 MB/s, through the same back-pressure helpers (writeToStream,
+ * StreamReader): it reports the receiver's peak RSS (VmHWM) beside the fast consumer's and the
+ * largest write buffer the sender's stream held, sampled every 5 ms and after every write.
  *
  * The receiver is bench/transport-receiver.ts.
  *
@@ -37,6 +41,8 @@ import {
   type Link,
   RPC_MESSAGE_BYTES,
   rawFramedSocket,
+  SLOW_BULK_PROTOCOL,
+  SLOW_CONSUMER_BYTES_PER_SEC,
 } from './transport-receiver.js'
 
 const MiB = 1024 * 1024
@@ -45,6 +51,9 @@ const DEFAULT_RUNS = 3
 const CHUNK_BYTES = MiB
 const DEFAULT_RPC_MESSAGES = 3000
 const RPC_IN_FLIGHT = 32
+const DEFAULT_SLOW_CONSUMER_BYTES = 256 * MiB
+/** How often the sender samples its stream's write buffer during the slow-consumer trial. */
+const BUFFER_SAMPLE_MS = 5
 
 interface BulkConfig {
   id: string
@@ -69,6 +78,8 @@ export interface TransportBenchOptions {
   rpcMessages?: number
   /** Bulk configs to run, by id (raw, noise-1, tls-1, noise-4, tls-4); raw always runs. Default all. */
   configs?: string[]
+  /** Bytes of the slow-consumer trial, once per round (0: skip it). Default 256 MiB. */
+  slowConsumerBytes?: number
   log?: (line: string) => void
 }
 
@@ -100,11 +111,27 @@ export interface RpcResult {
   inFlightPerSec: number
 }
 
+/** TLS + Yamux, one stream, to a receiver that reads at `consumerBytesPerSec`. */
+export interface SlowConsumerResult {
+  config: string
+  bytes: number
+  consumerBytesPerSec: number
+  /** Median over rounds of the MB/s the transfer achieved (the consumer's pace, if back-pressure works). */
+  medianMbPerSec: number
+  /** Largest over rounds: the receiver's VmHWM. */
+  peakReceiverRssMiB: number
+  /** The fast consumer's peak RSS on the same link (the TLS 1-stream bulk trials), when they ran. */
+  fastReceiverRssMiB?: number
+  /** Largest write buffer of the sender's stream seen over all rounds, bytes. */
+  peakSenderBufferedBytes: number
+}
+
 export interface TransportBenchResult {
   bytes: number
   runs: number
   bulk: BulkResult[]
   rpc: RpcResult[]
+  slowConsumer?: SlowConsumerResult
 }
 
 export async function runTransportBench(options: TransportBenchOptions = {}): Promise<TransportBenchResult> {
@@ -159,8 +186,31 @@ export async function runTransportBench(options: TransportBenchOptions = {}): Pr
       inFlightPerSec: Math.round(median(trials.map((t) => t.inFlightPerSec))),
     })
   }
-  printTables(log, bytes, runs, bulk, rpc)
-  return { bytes, runs, bulk, rpc }
+  const slowBytes = options.slowConsumerBytes ?? DEFAULT_SLOW_CONSUMER_BYTES
+  let slowConsumer: SlowConsumerResult | undefined
+  if (slowBytes > 0) {
+    const trials: SlowTrialResult[] = []
+    for (let round = 1; round <= runs; round++) {
+      const trial = await slowConsumerTrial(slowBytes, chunk)
+      trials.push(trial)
+      log(
+        `round ${round}/${runs}  TLS slow consumer ${(slowBytes / trial.seconds / 1e6).toFixed(0).padStart(6)} MB/s  ` +
+          `receiver rss ${trial.rssMiB} MiB  sender buffered ≤ ${(trial.peakBufferedBytes / MiB).toFixed(2)} MiB`,
+      )
+    }
+    const fast = bulk.find((b) => b.config === 'TLS + Yamux, 1 stream')
+    slowConsumer = {
+      config: 'TLS + Yamux, 1 stream',
+      bytes: slowBytes,
+      consumerBytesPerSec: SLOW_CONSUMER_BYTES_PER_SEC,
+      medianMbPerSec: Math.round(median(trials.map((t) => slowBytes / t.seconds / 1e6))),
+      peakReceiverRssMiB: Math.max(...trials.map((t) => t.rssMiB)),
+      peakSenderBufferedBytes: Math.max(...trials.map((t) => t.peakBufferedBytes)),
+    }
+    if (fast !== undefined) slowConsumer.fastReceiverRssMiB = fast.peakReceiverRssMiB
+  }
+  printTables(log, bytes, runs, bulk, rpc, slowConsumer)
+  return { bytes, runs, bulk, rpc, ...(slowConsumer === undefined ? {} : { slowConsumer }) }
 }
 
 function printTables(
@@ -169,6 +219,7 @@ function printTables(
   runs: number,
   bulk: BulkResult[],
   rpc: RpcResult[],
+  slow?: SlowConsumerResult,
 ) {
   log('')
   log(
@@ -190,6 +241,22 @@ function printTables(
   log(`| link | sequential msg/s | ${RPC_IN_FLIGHT} in flight msg/s |`)
   log('|---|---|---|')
   for (const r of rpc) log(`| ${r.link} | ${r.sequentialPerSec} | ${r.inFlightPerSec} |`)
+  if (slow === undefined) return
+  log('')
+  log(formatSlowConsumer(slow))
+}
+
+/** The slow-consumer figures as a markdown table (also used by bench/run.ts). */
+export function formatSlowConsumer(slow: SlowConsumerResult): string {
+  const fast = slow.fastReceiverRssMiB === undefined ? 'not run' : `${slow.fastReceiverRssMiB} MiB`
+  return [
+    `Slow consumer: ${slow.bytes / MiB} MiB over ${slow.config}, the receiver reading at ` +
+      `${slow.consumerBytesPerSec / 1e6} MB/s through StreamReader, the sender through writeToStream`,
+    '',
+    '| transfer MB/s (median) | receiver peak RSS, slow consumer | receiver peak RSS, fast consumer | sender peak buffered |',
+    '|---|---|---|---|',
+    `| ${slow.medianMbPerSec} | ${slow.peakReceiverRssMiB} MiB | ${fast} | ${(slow.peakSenderBufferedBytes / MiB).toFixed(2)} MiB |`,
+  ].join('\n')
 }
 
 function round2(value: number): number {
@@ -284,6 +351,49 @@ async function bulkTrial(config: BulkConfig, bytes: number, chunk: Buffer): Prom
   }
 }
 
+interface SlowTrialResult {
+  seconds: number
+  rssMiB: number
+  peakBufferedBytes: number
+}
+
+async function slowConsumerTrial(bytes: number, chunk: Buffer): Promise<SlowTrialResult> {
+  const receiver = await startReceiver('tls')
+  const node = await senderNode('tls')
+  try {
+    const connection = await node.dial(multiaddr(receiver.address))
+    const stream = await connection.newStream(SLOW_BULK_PROTOCOL)
+    let peakBufferedBytes = 0
+    const sample = (): void => {
+      peakBufferedBytes = Math.max(peakBufferedBytes, stream.writeBufferLength)
+    }
+    // The sender mostly waits for drain events, so a timer sees the buffer between writes too.
+    const sampler = setInterval(sample, BUFFER_SAMPLE_MS)
+    const started = process.hrtime.bigint()
+    try {
+      const ack = readToEnd(stream)
+      for (let sent = 0; sent < bytes; sent += chunk.byteLength) {
+        await writeToStream(stream, chunk)
+        sample()
+      }
+      await closeStream(stream)
+      const result = JSON.parse(Buffer.from(await ack).toString()) as Ack
+      if (result.bytes !== bytes)
+        throw new Error(`slow consumer: receiver got ${result.bytes} of ${bytes} bytes`)
+      return {
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        rssMiB: Math.round(result.rssKiB / 1024),
+        peakBufferedBytes,
+      }
+    } finally {
+      clearInterval(sampler)
+    }
+  } finally {
+    await node.stop()
+    await stopReceiver(receiver)
+  }
+}
+
 async function sendBulk(stream: Stream, bytes: number, chunk: Buffer): Promise<Ack> {
   const ack = readToEnd(stream)
   for (let sent = 0; sent < bytes; sent += chunk.byteLength) await writeToStream(stream, chunk)
@@ -369,9 +479,10 @@ async function main(argv: string[]): Promise<void> {
     else if (key === 'runs') options.runs = Number(value)
     else if (key === 'rpc-messages') options.rpcMessages = Number(value)
     else if (key === 'configs') options.configs = value.split(',')
+    else if (key === 'slow-bytes') options.slowConsumerBytes = parseSize(value)
     else
       throw new Error(
-        `unknown option ${arg}; use --bytes=1GiB --runs=3 --rpc-messages=3000 --configs=noise-1,tls-1`,
+        `unknown option ${arg}; use --bytes=1GiB --runs=3 --rpc-messages=3000 --configs=noise-1,tls-1 --slow-bytes=256MiB`,
       )
   }
   console.log(`node ${process.version}, command: node ${process.argv.slice(1).join(' ')}`)

@@ -3,7 +3,10 @@
  * receiver each have their own event loop and core. `node transport-receiver.js <raw|noise|tls>`
  * listens on loopback and prints one JSON line `{ address, cpuUs }`; it then counts every bulk
  * stream (or raw socket) to its end and answers with an Ack, and echoes length-prefixed messages
- * for the request/response trials. It runs until SIGTERM.
+ * for the request/response trials. On SLOW_BULK_PROTOCOL it is a *slow consumer*: it reads through
+ * the same StreamReader (4 MiB high-water mark) but sleeps after each MiB so it takes data at
+ * SLOW_CONSUMER_BYTES_PER_SEC, which shows whether back-pressure keeps its memory bounded while the
+ * sender could go ten times faster. It runs until SIGTERM.
  */
 import { peakRssBytes } from '../cli/peak-rss.js'
 import '../protocol/promise-with-resolvers.js'
@@ -19,6 +22,10 @@ import { writeToStream } from '../transport/stream-writer.js'
 
 export const BULK_PROTOCOL = '/lifeboat/bench/bulk/1.0.0'
 export const ECHO_PROTOCOL = '/lifeboat/bench/echo/1.0.0'
+export const SLOW_BULK_PROTOCOL = '/lifeboat/bench/slow-bulk/1.0.0'
+/** The slow consumer's reading rate: well below what one TLS stream carries (~400 MB/s). */
+export const SLOW_CONSUMER_BYTES_PER_SEC = 50e6
+const MiB = 1024 * 1024
 /** Size of one request/response message; a raw socket whose first frame has it is an RPC client. */
 export const RPC_MESSAGE_BYTES = 64
 
@@ -117,6 +124,23 @@ export async function runReceiver(link: Link): Promise<void> {
       },
       { maxInboundStreams: 8 },
     )
+    await node.handle(SLOW_BULK_PROTOCOL, async (stream) => {
+      const reader = createStreamReader(stream)
+      let total = 0
+      let paced = 0
+      const started = performance.now()
+      for await (const part of reader) {
+        total += part.byteLength
+        if (total - paced < MiB) continue
+        paced = total
+        // Sleep until this many bytes are due at the slow rate: a consumer busy elsewhere.
+        const due = started + (total / SLOW_CONSUMER_BYTES_PER_SEC) * 1000
+        const wait = due - performance.now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+      await writeToStream(stream, Buffer.from(report(total)))
+      await closeStream(stream)
+    })
     await node.handle(ECHO_PROTOCOL, async (stream) => {
       const framed = createFramedStream(stream)
       for await (const message of framed) await framed.write(message)
