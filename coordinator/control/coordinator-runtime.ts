@@ -10,12 +10,20 @@
  * ```
  *
  * Start order: identity, store (its lock makes this the only coordinator on the directory), the
- * control server (both listeners), then the admin socket. Stop runs the other way round.
+ * control server (both listeners), the admin socket, then the job machinery: the node load board,
+ * the job link (coordinator/job-link/), the dispatcher and the scheduler over the store's adapters
+ * (coordinator/adapters/). Stop runs the other way round.
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../../transport/index.js'
-import type { LifecycleEvents } from '../events/lifecycle-events.js'
+import { createDispatchQueueAdapter, createSchedulerStoreAdapter } from '../adapters/index.js'
+import { createDispatcher, type Dispatcher, type DispatcherInit } from '../dispatch/dispatcher.js'
+import { createNodeLoadBoard } from '../dispatch/node-load-board.js'
+import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
+import { createJobLink, type JobLink } from '../job-link/job-link.js'
+import type { Clock } from '../scheduling/clock.js'
+import { createScheduler, type Scheduler } from '../scheduling/scheduler.js'
 import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
 import { ADMIN_SOCKET_NAME, type AdminServer, createAdminServer } from './admin-server.js'
 import { type ControlServer, createControlServer } from './control-server.js'
@@ -27,8 +35,27 @@ export const STORE_DIR_NAME = 'store'
 /** A data directory created here is owner-only: it holds the key and the admin socket. */
 export const DATA_DIR_MODE = 0o700
 
+/** The job machinery's options; every one has its documented default (docs/LIMITS.md). */
+export interface CoordinatorJobsInit
+  extends Pick<
+    DispatcherInit,
+    'ackDeadlineMs' | 'exclusionGraceMs' | 'staleAfterIntervals' | 'maxActiveJobs' | 'maxCpu'
+  > {
+  /** How often plans are evaluated. Default 30 s. */
+  schedulerIntervalMs?: number
+  /** How often a dispatch pass runs when nothing pokes it (lease expiry). Default 1 s. */
+  dispatchIntervalMs?: number
+  /** The lease TTL each offer announces. Default 60 s. */
+  leaseTtlMs?: number
+  /** Attempts each scheduled job gets. Default the store's MAX_ATTEMPTS (5). */
+  maxAttempts?: number
+  /** How long a node has to answer a job stream's HELLO. Default 10 s. */
+  helloTimeoutMs?: number
+}
+
 export interface CoordinatorInit extends ControlServerInit {
   dataDir: string
+  jobs?: CoordinatorJobsInit
 }
 
 export interface CoordinatorComponents {
@@ -36,12 +63,21 @@ export interface CoordinatorComponents {
   now?: () => number
   /** The coordinator's lifecycle bus; a new one when absent. */
   events?: LifecycleEvents
+  /**
+   * The clock of scheduling, dispatch and job changes; `now` (or Date.now) when absent. Apart from
+   * liveness's, so a test can move job time (backoff, lease expiry) without nodes going stale.
+   */
+  jobClock?: Clock
 }
 
 export interface Coordinator {
   readonly server: ControlServer
   readonly store: LevelMetadataStore
   readonly admin: AdminServer
+  readonly events: LifecycleEvents
+  readonly scheduler: Scheduler
+  readonly dispatcher: Dispatcher
+  readonly jobLink: JobLink
   readonly peerId: string
   /** Stops the admin socket, the control server and the store. Idempotent. */
   stop(): Promise<void>
@@ -60,7 +96,10 @@ export async function startCoordinator(
   init: CoordinatorInit,
   components: CoordinatorComponents = {},
 ): Promise<Coordinator> {
-  const { dataDir, ...serverInit } = init
+  const { dataDir, jobs = {}, ...serverInit } = init
+  const events = components.events ?? createLifecycleEvents({}, { log: components.logger })
+  const now = components.now ?? Date.now
+  const jobClock: Clock = components.jobClock ?? { now }
   await mkdir(dataDir, { recursive: true, mode: DATA_DIR_MODE })
   const identity = await loadOrCreateIdentity(join(dataDir, IDENTITY_FILE_NAME))
   const store = createLevelStore({ location: storePath(dataDir) })
@@ -69,13 +108,16 @@ export async function startCoordinator(
   const rollBack = async (): Promise<void> => {
     for (const step of undo.reverse()) await step().catch(() => undefined)
   }
+  // Following the bus before the control server starts, so no node's first presence is missed.
+  const board = createNodeLoadBoard({ events })
+  undo.push(async () => board.stop())
   try {
     const server = createControlServer(serverInit, {
       store,
       privateKey: identity.privateKey,
       logger: components.logger,
       now: components.now,
-      events: components.events,
+      events,
     })
     await server.start()
     undo.push(() => server.stop())
@@ -85,11 +127,60 @@ export async function startCoordinator(
     )
     await admin.start()
     undo.push(() => admin.stop())
+    let dispatcher: Dispatcher | undefined
+    const jobLink = createJobLink(
+      { helloTimeoutMs: jobs.helloTimeoutMs, software: serverInit.software },
+      {
+        store,
+        openStreamTo: (nodeId, protocol) => server.openStreamTo(nodeId, protocol),
+        peerId: server.peerId,
+        handBack: (request) => dispatcher!.handBack(request),
+        clock: jobClock,
+        events,
+        log: components.logger,
+      },
+    )
+    undo.push(() => jobLink.stop())
+    dispatcher = createDispatcher(
+      {
+        intervalMs: jobs.dispatchIntervalMs,
+        ackDeadlineMs: jobs.ackDeadlineMs,
+        exclusionGraceMs: jobs.exclusionGraceMs,
+        staleAfterIntervals: jobs.staleAfterIntervals,
+        maxActiveJobs: jobs.maxActiveJobs,
+        maxCpu: jobs.maxCpu,
+      },
+      {
+        queue: createDispatchQueueAdapter({ leaseTtlMs: jobs.leaseTtlMs }, { store }),
+        nodes: board,
+        offer: jobLink.offer,
+        clock: jobClock,
+        events,
+        log: components.logger,
+      },
+    )
+    const scheduler = createScheduler(
+      { intervalMs: jobs.schedulerIntervalMs },
+      {
+        store: createSchedulerStoreAdapter({ maxAttempts: jobs.maxAttempts }, { store }),
+        clock: jobClock,
+        events,
+        log: components.logger,
+      },
+    )
+    dispatcher.start()
+    undo.push(() => dispatcher!.stop())
+    scheduler.start()
+    undo.push(() => scheduler.stop())
     let stopping: Promise<void> | undefined
     return {
       server,
       store,
       admin,
+      events,
+      scheduler,
+      dispatcher,
+      jobLink,
       peerId: server.peerId,
       stop: () => {
         stopping ??= rollBack()

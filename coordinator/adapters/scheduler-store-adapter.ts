@@ -1,0 +1,159 @@
+/**
+ * The scheduler's store port (coordinator/scheduling/scheduler-store.ts, docs/SCHEDULING.md §6)
+ * over the metadata store's plans, schedule states and job queue.
+ *
+ * Words used here:
+ * - A plan's *VMs* are the VM ids of its groups, in group order; a replication plan enqueues one
+ *   cycle per VM per due run (the scheduler names each job after its VM).
+ * - A job's *payload* is the type-specific part of its JOB_OFFER (docs/PROTOCOL.md §8), built
+ *   here at enqueue time from the plan, the VM and its volumes, so the offer carries what the node
+ *   needs without another store read. A volume's `source` is the locator `lifeboat:vm/<vm>/volume/<id>`,
+ *   which the appliance's volume driver resolves (the store keeps no host paths).
+ * - The *connector* of a replication cycle is an enrolled connector of the plan's target site
+ *   (the first by id): where the appliance sends blocks. Its addresses are left empty; the
+ *   appliance reaches it through the coordinator's relay plan, which later issues fill in.
+ */
+import type { JobPayload, JobType, NewJob } from '../jobs/job.js'
+import type { ScheduledJob, ScheduledPlan, SchedulerStore } from '../scheduling/scheduler-store.js'
+import type { MetadataStore } from '../store/metadata-store.js'
+import type { MaintenanceAction, Plan } from '../store/protection-records.js'
+import { unschedulable } from '../job-link/errors.js'
+
+export type SchedulerAdapterStore = Pick<
+  MetadataStore,
+  | 'listEnabledPlans'
+  | 'getPlan'
+  | 'getPlanScheduleState'
+  | 'recordPlanRun'
+  | 'flagPlanRpoAtRisk'
+  | 'enqueueJob'
+  | 'getProtectedVm'
+  | 'listNodes'
+>
+
+export interface SchedulerStoreAdapterInit {
+  /** Attempts each scheduled job gets; the store's MAX_ATTEMPTS when absent. */
+  maxAttempts?: number
+}
+
+const MAINTENANCE_TASKS: Record<MaintenanceAction, 'upgrade' | 'rotate-key' | 'prune'> = {
+  'upgrade-appliance': 'upgrade',
+  'rotate-keys': 'rotate-key',
+  'prune-recovery-points': 'prune',
+}
+
+export function createSchedulerStoreAdapter(
+  init: SchedulerStoreAdapterInit,
+  components: { store: SchedulerAdapterStore },
+): SchedulerStore {
+  const { store } = components
+
+  const replicationPayload = async (plan: Plan, vmId: string): Promise<JobPayload> => {
+    const vm = await store.getProtectedVm(plan.tenantId, vmId)
+    if (vm === undefined) throw unschedulable(plan.id, `its VM ${vmId} no longer exists`)
+    const connectors = (await store.listNodes(plan.tenantId, plan.targetSiteId)).filter(
+      (node) => node.role === 'connector',
+    )
+    if (connectors.length === 0) {
+      throw unschedulable(plan.id, `no connector is enrolled in its target site ${plan.targetSiteId}`)
+    }
+    return {
+      tenant: plan.tenantId,
+      planId: plan.id,
+      vmId,
+      volumes: vm.volumes.map((volume) => ({
+        volumeId: volume.id,
+        source: `lifeboat:vm/${vmId}/volume/${volume.id}`,
+        size: volume.size,
+        blockSize: volume.blockSize,
+      })),
+      connector: { nodeId: connectors[0]!.id, addrs: [] },
+    }
+  }
+
+  const newJob = async (plan: Plan, job: ScheduledJob): Promise<NewJob> => {
+    const base = { id: job.jobId, planId: plan.id, maxAttempts: init.maxAttempts }
+    if (plan.job.type === 'replication-cycle') {
+      if (job.vmId === undefined) throw unschedulable(plan.id, 'a replication cycle must name its VM')
+      return {
+        ...base,
+        type: 'replication-cycle' as JobType,
+        vmId: job.vmId,
+        siteId: plan.sourceSiteId,
+        role: 'appliance',
+        payload: await replicationPayload(plan, job.vmId),
+      }
+    }
+    if (plan.job.type === 'maintenance') {
+      return {
+        ...base,
+        type: 'maintenance' as JobType,
+        siteId: plan.sourceSiteId,
+        role: 'appliance',
+        payload: { task: MAINTENANCE_TASKS[plan.job.action], tenant: plan.tenantId },
+      }
+    }
+    // A consistency check needs the recovery points to check, chosen by the catalogue's rules,
+    // which come with the checks themselves.
+    throw unschedulable(plan.id, `${plan.job.type} plans are not scheduled yet`)
+  }
+
+  return {
+    async listEnabledPlans(): Promise<ScheduledPlan[]> {
+      const plans = await store.listEnabledPlans()
+      return plans.map((plan) => {
+        const scheduled: ScheduledPlan = {
+          tenantId: plan.tenantId,
+          planId: plan.id,
+          jobType: plan.job.type,
+          schedule: plan.schedule,
+          // A plan stored enabled always has enabledAt; createdAt covers records from before it.
+          anchorAt: plan.enabledAt ?? plan.createdAt,
+        }
+        if (plan.job.type !== 'maintenance') scheduled.vmIds = plan.groups.flatMap((group) => group.vmIds)
+        return scheduled
+      })
+    },
+
+    async getScheduleState(tenantId, planId) {
+      const state = await store.getPlanScheduleState(tenantId, planId)
+      if (state === undefined) return undefined
+      return {
+        lastDueAt: state.lastDueAt,
+        lastJobId: state.lastJobId,
+        rpoAtRisk: state.rpoAtRisk
+          ? { since: state.rpoAtRiskSince ?? state.updatedAt, blockedDueAt: state.blockedDueAt ?? 0 }
+          : undefined,
+      }
+    },
+
+    async enqueue(job) {
+      const plan = await store.getPlan(job.tenantId, job.planId)
+      if (plan === undefined || !plan.enabled) return { enqueued: false, reason: 'plan-gone' }
+      const result = await store.enqueueJob(job.tenantId, await newJob(plan, job), job.enqueuedAt)
+      return result.enqueued ? { enqueued: true } : { enqueued: false, reason: result.reason }
+    },
+
+    async recordDue(record) {
+      await store.recordPlanRun(
+        record.tenantId,
+        record.planId,
+        { dueAt: record.dueAt, jobId: record.jobId, enqueuedAt: record.recordedAt },
+        record.recordedAt,
+      )
+    },
+
+    async setRpoAtRisk(tenantId, planId, risk) {
+      // The port passes no lag: it is the age of the newest run that has its job, as stored.
+      const state = await store.getPlanScheduleState(tenantId, planId)
+      const plan = state?.lastDueAt === undefined ? await store.getPlan(tenantId, planId) : undefined
+      const lastDueAt = state?.lastDueAt ?? plan?.enabledAt ?? risk.since
+      await store.flagPlanRpoAtRisk(
+        tenantId,
+        planId,
+        { blockedDueAt: risk.blockedDueAt, lagMs: Math.max(0, risk.since - lastDueAt) },
+        risk.since,
+      )
+    },
+  }
+}
