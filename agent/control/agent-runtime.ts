@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
 import { blockListenAddresses, startBlockListener } from '../blocks/block-listener.js'
+import { createJobRunner, type JobRunner } from '../jobs/job-runner.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
 import { enrolWithCoordinator } from './enrol-client.js'
 import { type EnrolmentRecord, enrolmentFilePath, readEnrolment, writeEnrolment } from './enrolment-file.js'
@@ -50,6 +51,8 @@ export interface AgentComponents {
 export interface Agent {
   readonly node: LifeboatNode
   readonly client: ControlClient
+  /** Takes job offers; register executors on it. None are registered by default. */
+  readonly jobs: JobRunner
   readonly enrolment: EnrolmentRecord
   /** True when this start enrolled the node (a token was redeemed). */
   readonly enrolledNow: boolean
@@ -106,17 +109,38 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         signal: init.signal,
       })
     }
-    const client = createControlClient({ ...init, site: enrolment.node.site }, { node, logger })
+    let jobs: JobRunner | undefined
+    const client = createControlClient(
+      { ...init, site: enrolment.node.site, activeJobs: init.activeJobs ?? (() => jobs?.activeJobs ?? 0) },
+      { node, logger },
+    )
+    jobs = createJobRunner(
+      {
+        role: init.role,
+        site: enrolment.node.site,
+        maxJobs: init.maxJobs,
+        software: init.software,
+        frameIdleTimeoutMs: init.frameIdleTimeoutMs,
+      },
+      { client, nodeId, logger },
+    )
+    // Handlers first: the coordinator may offer a job as soon as the session is open.
+    await jobs.start()
     client.start()
+    const runner = jobs
     const enrolled = enrolment
     let stopping: Promise<void> | undefined
     return {
       node,
       client,
+      jobs: runner,
       enrolment: enrolled,
       enrolledNow,
       stop: () => {
-        stopping ??= client.stop().finally(() => node.stop())
+        stopping ??= runner
+          .stop()
+          .then(() => client.stop())
+          .finally(() => node.stop())
         return stopping
       },
     }

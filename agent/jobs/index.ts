@@ -1,0 +1,5 @@
+/**
+ * The agent's job runner and its errors.
+ */
+export * from './errors.js'
+export * from './job-runner.js'

@@ -1,0 +1,323 @@
+/**
+ * The job runner: the agent's side of the job streams the coordinator opens (docs/PROTOCOL.md §4).
+ * For each JOB_OFFER it accepts when it has an *executor* for the job type and room (fewer than
+ * `maxJobs` active), and declines otherwise with a coded reason (AGENT_JOB_TYPE_UNSUPPORTED,
+ * AGENT_JOB_OVERLOADED). An accepted job runs its executor; meanwhile the runner renews the lease
+ * at half its TTL and streams PROGRESS and LOG_ENTRY, and ends with RESULT.
+ *
+ * Words used here:
+ * - An *executor* is the code that does one job type's work: `fn(job, ctx)` resolving to a result
+ *   summary, or throwing a coded error (its `retryable` decides whether the coordinator retries).
+ *   None ship yet: replication cycles, checks and maintenance come with their own executors.
+ * - A *lost lease*: the coordinator refused a renewal (JOB_LEASE_LOST), so the job was given back
+ *   and a successor may hold a higher fencing token. The executor's signal is aborted with
+ *   AGENT_JOB_LEASE_LOST, and no RESULT is sent: it would be refused anyway.
+ *
+ * Status updates are numbered with a `seq` that grows over the runner's life; they are sent on the
+ * job stream and acknowledged there. Keeping them across a lost connection is the status queue's
+ * work (agent/status-queue/), not this module's.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import {
+  CONTROL_PROTOCOL_ID,
+  CONTROL_PROTOCOL_VERSION,
+  checkHello,
+  type ControlMessage,
+  type ErrorMessage,
+  type JobOffer,
+  type JobType,
+  type LogLevel,
+  MessageType,
+  RemoteError,
+  toErrorBody,
+} from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/control-channel.js'
+import type { ControlClient } from '../control/control-client.js'
+import { TypedEventBus } from '../control/events.js'
+import { type AgentLogger, silentLogger } from '../control/logger.js'
+import { AgentJobError, AgentJobErrorCode, overloaded, typeUnsupported } from './errors.js'
+
+/** Jobs an agent runs at once unless told otherwise. */
+export const DEFAULT_MAX_JOBS = 4
+/** How long the runner waits for the JOB_OFFER after the HELLOs. */
+export const OFFER_WAIT_MS = 30_000
+/** How long the runner waits for the STATUS_ACK of its RESULT before closing anyway. */
+export const FINAL_ACK_WAIT_MS = 10_000
+
+export type JobSummary = Record<string, string | number | boolean>
+
+export interface JobContext {
+  /** Aborted when the lease is lost or the runner stops; the reason is an AgentJobError. */
+  readonly signal: AbortSignal
+  progress(step: string, bytesDone: number, percent: number, bytesTotal?: number): void
+  log(level: LogLevel, step: string, message: string, extra?: { bytesDone?: number; error?: unknown }): void
+}
+
+export type JobExecutor = (job: JobOffer, ctx: JobContext) => Promise<JobSummary | undefined>
+
+export interface JobRunnerEventMap {
+  'job-accepted': { jobId: string; leaseId: string }
+  'job-declined': { jobId: string; code: string }
+  'lease-renewed': { jobId: string; leaseId: string }
+  'lease-lost': { jobId: string; leaseId: string }
+  'job-finished': { jobId: string; leaseId: string; ok: boolean; code?: string }
+}
+
+export interface JobRunnerInit {
+  role: 'appliance' | 'connector'
+  site?: string
+  /** Default DEFAULT_MAX_JOBS. */
+  maxJobs?: number
+  software?: string
+  frameIdleTimeoutMs?: number
+}
+
+export interface JobRunnerComponents {
+  client: Pick<ControlClient, 'handle' | 'unhandle'>
+  /** This node's id (its peer id). */
+  nodeId: string
+  logger?: AgentLogger
+  now?: () => number
+}
+
+export class JobRunner {
+  readonly events = new TypedEventBus<JobRunnerEventMap>()
+  readonly maxJobs: number
+  readonly #init: JobRunnerInit
+  readonly #components: JobRunnerComponents
+  readonly #log: AgentLogger
+  readonly #now: () => number
+  readonly #executors = new Map<string, JobExecutor>()
+  readonly #running = new Map<string, AbortController>()
+  readonly #streams = new Set<Promise<void>>()
+  #seq = 0
+  #started = false
+
+  constructor(init: JobRunnerInit, components: JobRunnerComponents) {
+    this.#init = init
+    this.#components = components
+    this.#log = components.logger ?? silentLogger
+    this.#now = components.now ?? Date.now
+    this.maxJobs = init.maxJobs ?? DEFAULT_MAX_JOBS
+  }
+
+  /** Jobs accepted and not finished: the heartbeat's `activeJobs`. */
+  get activeJobs(): number {
+    return this.#running.size
+  }
+
+  registerExecutor(type: JobType, executor: JobExecutor): void {
+    this.#executors.set(type, executor)
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    await this.#components.client.handle(CONTROL_PROTOCOL_ID, (stream, connection) => {
+      const serving = this.#serve(stream, connection).finally(() => this.#streams.delete(serving))
+      this.#streams.add(serving)
+      return serving
+    })
+  }
+
+  /** Stops taking offers and aborts running jobs (their leases lapse at the coordinator). */
+  async stop(): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    await this.#components.client.unhandle(CONTROL_PROTOCOL_ID).catch(() => undefined)
+    for (const controller of this.#running.values()) {
+      controller.abort(
+        new AgentJobError(AgentJobErrorCode.SHUTTING_DOWN, 'the agent is stopping', {
+          remediation: 'Nothing: the job is retried once its lease lapses.',
+          retryable: true,
+        }),
+      )
+    }
+    await Promise.all(this.#streams)
+  }
+
+  async #serve(stream: Stream, _connection: Connection): Promise<void> {
+    const channel = new ControlChannel(stream, { idleTimeoutMs: this.#init.frameIdleTimeoutMs })
+    const hello = await channel.receiveHello(AbortSignal.timeout(OFFER_WAIT_MS))
+    if (hello === undefined) return
+    try {
+      checkHello(hello, CONTROL_PROTOCOL_VERSION, { roles: ['coordinator'] })
+    } catch (error) {
+      await channel.fail(error)
+      return
+    }
+    await channel.send({
+      t: MessageType.HELLO,
+      protocol: { ...CONTROL_PROTOCOL_VERSION },
+      nodeId: this.#components.nodeId,
+      role: this.#init.role,
+      ...(this.#init.site === undefined ? {} : { site: this.#init.site }),
+      software: this.#init.software ?? 'lifeboat',
+    })
+    const first = await channel.receive(AbortSignal.timeout(OFFER_WAIT_MS))
+    if (first === undefined || first.t !== MessageType.JOB_OFFER) {
+      await channel.close()
+      return
+    }
+    const offer = first as JobOffer
+    const executor = this.#executors.get(offer.jobType)
+    const refusal =
+      executor === undefined
+        ? typeUnsupported(offer.jobType)
+        : this.#running.size >= this.maxJobs
+          ? overloaded(this.#running.size, this.maxJobs)
+          : undefined
+    const ackBase = { t: MessageType.JOB_ACK, rid: offer.rid, jobId: offer.jobId, leaseId: offer.leaseId }
+    if (refusal !== undefined) {
+      await channel.send({ ...ackBase, accepted: false, reason: refusal.toBody() } as ControlMessage)
+      this.events.emit('job-declined', { jobId: offer.jobId, code: refusal.code })
+      await channel.close()
+      return
+    }
+    const controller = new AbortController()
+    this.#running.set(offer.jobId, controller)
+    try {
+      await channel.send({ ...ackBase, accepted: true } as ControlMessage)
+      this.events.emit('job-accepted', { jobId: offer.jobId, leaseId: offer.leaseId })
+      await this.#run(channel, offer, executor!, controller)
+    } finally {
+      this.#running.delete(offer.jobId)
+    }
+  }
+
+  async #run(
+    channel: ControlChannel,
+    offer: JobOffer,
+    executor: JobExecutor,
+    controller: AbortController,
+  ): Promise<void> {
+    const { jobId, leaseId } = offer
+    const nodeId = this.#components.nodeId
+    let rid = 1
+    let resultSeq = -1
+    let finalAcked: (() => void) | undefined
+    const finalAck = new Promise<void>((resolve) => {
+      finalAcked = resolve
+    })
+    const send = (message: ControlMessage): void => {
+      channel.send(message).catch((error) => {
+        this.#log.warn({ event: 'job-send-failed', jobId, err: error }, 'could not send on the job stream')
+      })
+    }
+    const loseLease = (): void => {
+      if (controller.signal.aborted) return
+      this.events.emit('lease-lost', { jobId, leaseId })
+      controller.abort(
+        new AgentJobError(AgentJobErrorCode.LEASE_LOST, `the lease on job ${jobId} was lost`, {
+          remediation: 'Nothing: the coordinator gave the job back to the queue; its successor is fenced in.',
+        }),
+      )
+    }
+
+    // The reader: answers from the coordinator on this stream.
+    const reading = (async () => {
+      for (;;) {
+        let message: ControlMessage | undefined
+        try {
+          message = await channel.receive()
+        } catch {
+          loseLease()
+          finalAcked!()
+          return
+        }
+        if (message === undefined) {
+          finalAcked!()
+          return
+        }
+        if (message.t === MessageType.LEASE_RENEWED) {
+          this.events.emit('lease-renewed', { jobId, leaseId })
+        } else if (message.t === MessageType.STATUS_ACK) {
+          if (resultSeq > 0 && message.seq >= resultSeq) finalAcked!()
+        } else if (message.t === MessageType.ERROR) {
+          const error = new RemoteError(message as ErrorMessage)
+          if (error.code === 'JOB_LEASE_LOST' || error.reType === MessageType.LEASE_RENEWAL) loseLease()
+          if (resultSeq > 0 && error.reId === resultSeq) finalAcked!()
+        }
+      }
+    })()
+
+    // The lease is renewed at half its TTL, so one late renewal still leaves half a TTL.
+    const renewal = setInterval(() => {
+      send({ t: MessageType.LEASE_RENEWAL, rid: rid++, jobId, leaseId, fencingToken: offer.fencingToken })
+    }, Math.floor(offer.leaseTtlMs / 2))
+
+    const ctx: JobContext = {
+      signal: controller.signal,
+      progress: (step, bytesDone, percent, bytesTotal) => {
+        send({
+          t: MessageType.PROGRESS,
+          seq: ++this.#seq,
+          at: this.#now(),
+          jobId,
+          step,
+          bytesDone,
+          percent,
+          ...(bytesTotal === undefined ? {} : { bytesTotal }),
+        })
+      },
+      log: (level, step, message, extra = {}) => {
+        send({
+          t: MessageType.LOG_ENTRY,
+          seq: ++this.#seq,
+          at: this.#now(),
+          jobId,
+          nodeId,
+          step,
+          level,
+          message,
+          ...(extra.bytesDone === undefined ? {} : { bytesDone: extra.bytesDone }),
+          ...(extra.error === undefined ? {} : { error: toErrorBody(extra.error) }),
+        })
+      },
+    }
+
+    let outcome: { ok: true; summary?: JobSummary } | { ok: false; error: ReturnType<typeof toErrorBody> }
+    try {
+      const summary = await executor(offer, ctx)
+      outcome = { ok: true, ...(summary === undefined ? {} : { summary }) }
+    } catch (error) {
+      const body = toErrorBody(error)
+      outcome = {
+        ok: false,
+        error:
+          body.code === 'INTERNAL'
+            ? new AgentJobError(AgentJobErrorCode.EXECUTOR_FAILED, body.message, {
+                remediation: 'Read the job log on the node for the failure; the job is not retried.',
+              }).toBody()
+            : body,
+      }
+    } finally {
+      clearInterval(renewal)
+    }
+
+    if (controller.signal.aborted) {
+      // A lost lease (or a stop): no RESULT — the coordinator already took the job back.
+      this.events.emit('job-finished', { jobId, leaseId, ok: false, code: AgentJobErrorCode.LEASE_LOST })
+      await channel.close()
+      await reading
+      return
+    }
+    resultSeq = ++this.#seq
+    await channel
+      .send({ t: MessageType.RESULT, seq: resultSeq, at: this.#now(), jobId, leaseId, ...outcome })
+      .catch(() => undefined)
+    await Promise.race([finalAck, new Promise((resolve) => setTimeout(resolve, FINAL_ACK_WAIT_MS).unref())])
+    this.events.emit('job-finished', {
+      jobId,
+      leaseId,
+      ok: outcome.ok,
+      ...(outcome.ok ? {} : { code: outcome.error.code }),
+    })
+    await channel.close()
+    await reading
+  }
+}
+
+export function createJobRunner(init: JobRunnerInit, components: JobRunnerComponents): JobRunner {
+  return new JobRunner(init, components)
+}
