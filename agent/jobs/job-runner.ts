@@ -21,8 +21,8 @@ import type { Connection, Stream } from '@libp2p/interface'
 import {
   CONTROL_PROTOCOL_ID,
   CONTROL_PROTOCOL_VERSION,
-  checkHello,
   type ControlMessage,
+  checkHello,
   type ErrorMessage,
   type JobOffer,
   type JobType,
@@ -242,9 +242,12 @@ export class JobRunner {
     })()
 
     // The lease is renewed at half its TTL, so one late renewal still leaves half a TTL.
-    const renewal = setInterval(() => {
-      send({ t: MessageType.LEASE_RENEWAL, rid: rid++, jobId, leaseId, fencingToken: offer.fencingToken })
-    }, Math.floor(offer.leaseTtlMs / 2))
+    const renewal = setInterval(
+      () => {
+        send({ t: MessageType.LEASE_RENEWAL, rid: rid++, jobId, leaseId, fencingToken: offer.fencingToken })
+      },
+      Math.floor(offer.leaseTtlMs / 2),
+    )
 
     const ctx: JobContext = {
       signal: controller.signal,

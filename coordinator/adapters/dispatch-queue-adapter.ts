@@ -10,12 +10,7 @@
  *   decline or an undeliverable offer (declineJob), a hand-back (handBackJob); the node is
  *   excluded either way, so the next pass prefers another.
  */
-import type {
-  DispatchQueuePort,
-  ExpiredLease,
-  JobOfferBody,
-  QueuedJob,
-} from '../dispatch/dispatch-ports.js'
+import type { DispatchQueuePort, ExpiredLease, JobOfferBody, QueuedJob } from '../dispatch/dispatch-ports.js'
 import { JobErrorCode } from '../jobs/errors.js'
 import { type Job, offerFencingToken } from '../jobs/job.js'
 import { MAX_JOB_PAGE_SIZE } from '../jobs/job-defaults.js'

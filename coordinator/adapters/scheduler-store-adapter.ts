@@ -13,11 +13,12 @@
  *   (the first by id): where the appliance sends blocks. Its addresses are left empty; the
  *   appliance reaches it through the coordinator's relay plan, which later issues fill in.
  */
+
+import { unschedulable } from '../job-link/errors.js'
 import type { JobPayload, JobType, NewJob } from '../jobs/job.js'
 import type { ScheduledJob, ScheduledPlan, SchedulerStore } from '../scheduling/scheduler-store.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import type { MaintenanceAction, Plan } from '../store/protection-records.js'
-import { unschedulable } from '../job-link/errors.js'
 
 export type SchedulerAdapterStore = Pick<
   MetadataStore,

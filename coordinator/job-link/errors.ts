@@ -43,7 +43,11 @@ export function offerUnsent(nodeId: string, jobId: string, why: string, cause?: 
   )
 }
 
-export function wrongJob(jobId: string, leaseId: string, got: { jobId: string; leaseId?: string }): JobLinkError {
+export function wrongJob(
+  jobId: string,
+  leaseId: string,
+  got: { jobId: string; leaseId?: string },
+): JobLinkError {
   return new JobLinkError(
     JobLinkErrorCode.WRONG_JOB,
     `this job stream carries job ${jobId} under lease ${leaseId}, not job ${got.jobId}${got.leaseId === undefined ? '' : ` under lease ${got.leaseId}`}`,

@@ -36,8 +36,8 @@ import {
   toErrorBody,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
-import type { HandbackRequest } from '../dispatch/dispatcher.js'
 import type { JobOfferBody, SendOffer } from '../dispatch/dispatch-ports.js'
+import type { HandbackRequest } from '../dispatch/dispatcher.js'
 import type { LifecycleEvents } from '../events/lifecycle-events.js'
 import { type CoordinatorLogger, silentLogger } from '../events/logger.js'
 import type { Clock } from '../scheduling/clock.js'
@@ -249,7 +249,10 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
             new ProtocolError(
               ProtocolErrorCode.UNEXPECTED_MESSAGE,
               `message type ${message.t} does not belong on a job stream`,
-              { remediation: 'Send JOB_ACK, LEASE_RENEWAL and status updates on a job stream.', reType: message.t },
+              {
+                remediation: 'Send JOB_ACK, LEASE_RENEWAL and status updates on a job stream.',
+                reType: message.t,
+              },
             ),
           )
       }
@@ -305,7 +308,13 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
         if (job.state === 'queued') {
           events?.emit('retried', { ...base, attempt: job.attempt, reason: update.error!, at: now })
         } else {
-          events?.emit('failed', { ...base, attempt: job.attempt, error: update.error!, final: true, at: now })
+          events?.emit('failed', {
+            ...base,
+            attempt: job.attempt,
+            error: update.error!,
+            final: true,
+            at: now,
+          })
         }
         return true
       }
