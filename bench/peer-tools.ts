@@ -30,7 +30,11 @@ export interface TimedRun {
 }
 
 /** Runs a command to its end; rejects on a non-zero exit with its stderr. Output to a file via sh. */
-export function timeCommand(command: string, args: string[], options: { shell?: boolean } = {}): Promise<TimedRun> {
+export function timeCommand(
+  command: string,
+  args: string[],
+  options: { shell?: boolean } = {},
+): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = options.shell
@@ -44,7 +48,10 @@ export function timeCommand(command: string, args: string[], options: { shell?: 
     child.on('close', (code) => {
       const ms = performance.now() - started
       if (code === 0) resolve({ ms, stdout: Buffer.concat(out).toString() })
-      else reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString().trim()}`))
+      else
+        reject(
+          new Error(`${command} ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString().trim()}`),
+        )
     })
   })
 }

@@ -138,7 +138,8 @@ export async function runScanBench(options: ScanBenchOptions): Promise<ScanBench
         target: 1.5,
       })
     }
-    for (const cmd of missing) log(`  ${cmd} is missing and could not be installed: its comparison was skipped`)
+    for (const cmd of missing)
+      log(`  ${cmd} is missing and could not be installed: its comparison was skipped`)
     return {
       imageBytes,
       sparseBytes,

@@ -207,7 +207,11 @@ describe('jobs end to end', () => {
       release = resolve
     })
     cleanup.add(() => release?.())
-    for (const x of [a, b]) x.jobs.registerExecutor('maintenance', async () => (await gate, { ok: true }))
+    for (const x of [a, b])
+      x.jobs.registerExecutor('maintenance', async () => {
+        await gate
+        return { ok: true }
+      })
     const firstAck = next(c, 'acknowledged', (e) => e.jobId === 'busy')
     await maintenanceJob(c, 'busy')
     const busyNode = (await firstAck).nodeId
