@@ -5,7 +5,11 @@
  * <data-dir>/            mode 0700 when created here
  *   identity.key         the node's Ed25519 key (transport/identity.ts): its node id
  *   enrolment.json       written once the coordinator accepted the node (enrolment-file.ts)
+ *   status-queue/        status updates not yet acknowledged by the coordinator (agent/status-queue/)
  * ```
+ *
+ * Every job's status updates go through the status queue; after each (re)connection, and whenever
+ * an update could not go on its job stream, the open session replays what is queued.
  *
  * Start: the identity (created on first start), a libp2p node that listens only for block data
  * (a connector given `blockListen`, agent/blocks/), then — only when
@@ -20,7 +24,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
 import { blockListenAddresses, startBlockListener } from '../blocks/block-listener.js'
 import { createJobRunner, type JobRunner } from '../jobs/job-runner.js'
+import { createStatusQueue, createStatusReplayer, type StatusQueue } from '../status-queue/index.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
+import { type SendStatusReplay, setStatusReplaySink } from './coordinator-session.js'
 import { enrolWithCoordinator } from './enrol-client.js'
 import { type EnrolmentRecord, enrolmentFilePath, readEnrolment, writeEnrolment } from './enrolment-file.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
@@ -76,7 +82,22 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         'Pass --token with an enrolment token (lifeboat coordinator token create on the coordinator).',
     })
   }
-  const node = await createLifeboatNode({ privateKey: identity.privateKey, listen: blockListen })
+  const queue: StatusQueue = createStatusQueue(
+    { dataDir: init.dataDir },
+    {
+      onQuarantine: (error) =>
+        logger.warn({ event: 'status-record-quarantined', code: error.code }, error.message),
+    },
+  )
+  await queue.open()
+  let node: LifeboatNode
+  try {
+    node = await createLifeboatNode({ privateKey: identity.privateKey, listen: blockListen })
+  } catch (error) {
+    await queue.close()
+    throw error
+  }
+  let replayStop: (() => Promise<void>) | undefined
   try {
     let enrolledNow = false
     if (enrolment === undefined) {
@@ -122,12 +143,64 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         software: init.software,
         frameIdleTimeoutMs: init.frameIdleTimeoutMs,
       },
-      { client, nodeId, logger },
+      { client, nodeId, logger, queue, onUndelivered: () => replay() },
     )
+    const runner = jobs
+    // The replay: runs on the open session; a request made during a run starts another after it,
+    // so an update queued while a run was finishing is not left behind until the next reconnect.
+    let session: SendStatusReplay | undefined
+    let again = false
+    let driving: Promise<void> | undefined
+    const replayer = createStatusReplayer(
+      {},
+      {
+        queue: runner.replayQueue,
+        send: (batch) =>
+          session === undefined
+            ? Promise.reject(new Error('no session with the coordinator'))
+            : session(batch),
+      },
+    )
+    const drive = async (): Promise<void> => {
+      try {
+        while (again && session !== undefined) {
+          again = false
+          const report = await replayer.run()
+          if (report.batches > 0 || report.stoppedBy !== undefined) {
+            logger.info(
+              { event: 'status-replayed', ...report },
+              report.complete ? 'queued status updates replayed' : 'status replay stopped',
+            )
+          }
+          // A stopped run waits for the next session (or the next update), it does not spin.
+          if (!report.complete) break
+        }
+      } finally {
+        driving = undefined
+      }
+    }
+    const replay = (): void => {
+      again = true
+      if (driving === undefined && session !== undefined) driving = drive()
+    }
+    setStatusReplaySink(nodeId, {
+      sessionOpened: (send) => {
+        session = send
+        replay()
+      },
+      sessionClosed: (send) => {
+        if (session === send) session = undefined
+      },
+    })
+    replayStop = async () => {
+      setStatusReplaySink(nodeId, undefined)
+      session = undefined
+      replayer.stop()
+      await driving
+    }
     // Handlers first: the coordinator may offer a job as soon as the session is open.
     await jobs.start()
     client.start()
-    const runner = jobs
     const enrolled = enrolment
     let stopping: Promise<void> | undefined
     return {
@@ -140,12 +213,21 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         stopping ??= runner
           .stop()
           .then(() => client.stop())
-          .finally(() => node.stop())
+          .then(() => replayStop?.())
+          .finally(async () => {
+            try {
+              await node.stop()
+            } finally {
+              await queue.close()
+            }
+          })
         return stopping
       },
     }
   } catch (error) {
+    await replayStop?.()
     await node.stop()
+    await queue.close()
     throw error
   }
 }

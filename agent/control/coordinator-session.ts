@@ -3,6 +3,8 @@
  * connection to the coordinator (docs/PROTOCOL.md §4 "Session stream"). The node says HELLO (its
  * node id, role and site), checks the coordinator's HELLO, then sends a HEARTBEAT with its load
  * report at once and every `heartbeatIntervalMs` after, until the stream or the connection ends.
+ * Once open, the session is handed to the node's status replay (StatusReplaySink), which sends its
+ * queued updates as STATUS_REPLAY batches; their STATUS_ACKs come back here.
  *
  * How a session ends decides what the client does next: *closed* (the coordinator closed the
  * stream) and *failed* (reset, stall, connection lost) are retried; *refused* (an ERROR answered
@@ -17,6 +19,8 @@ import {
   MessageType,
   type ProtocolVersion,
   RemoteError,
+  type StatusAck,
+  type StatusReplay,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
@@ -45,6 +49,27 @@ export interface CoordinatorSessionComponents {
   logger: AgentLogger
   /** Called once the coordinator answered the hello. */
   onOpen: (version: ProtocolVersion) => void
+  /** Told about each open session, to replay queued status updates on it. Default: the one registered for nodeId. */
+  statusReplay?: StatusReplaySink
+}
+
+/** Sends one STATUS_REPLAY on a session and resolves with its STATUS_ACK; rejects when the session ends. */
+export type SendStatusReplay = (replay: StatusReplay) => Promise<StatusAck>
+
+/** What replays a node's queued status updates: told when a session opens and when it ends. */
+export interface StatusReplaySink {
+  sessionOpened(send: SendStatusReplay): void
+  sessionClosed(send: SendStatusReplay): void
+}
+
+// The control client runs the sessions and does not know the agent's status queue; the agent
+// registers its replay here, by its node id, and each session of that node finds it.
+const replaySinks = new Map<string, StatusReplaySink>()
+
+/** Registers (or, with undefined, removes) the status replay of the node with this id. */
+export function setStatusReplaySink(nodeId: string, sink: StatusReplaySink | undefined): void {
+  if (sink === undefined) replaySinks.delete(nodeId)
+  else replaySinks.set(nodeId, sink)
 }
 
 export type SessionEnd =
@@ -68,6 +93,22 @@ export async function runCoordinatorSession(
     return { kind: 'failed', error: error as Error }
   }
   let heartbeats: NodeJS.Timeout | undefined
+  // STATUS_REPLAY requests waiting for their STATUS_ACK, by rid.
+  const replays = new Map<number, { resolve: (ack: StatusAck) => void; reject: (error: Error) => void }>()
+  const sink = components.statusReplay ?? replaySinks.get(components.nodeId)
+  const sendReplay: SendStatusReplay = (replay) =>
+    new Promise<StatusAck>((resolve, reject) => {
+      if (channel.ended) {
+        reject(new Error('the session with the coordinator has ended'))
+        return
+      }
+      replays.set(replay.rid, { resolve, reject })
+      channel.send(replay).catch((error: unknown) => {
+        replays.delete(replay.rid)
+        reject(error as Error)
+      })
+    })
+  let replayOpen = false
   try {
     await channel.send(
       {
@@ -108,9 +149,30 @@ export async function runCoordinatorSession(
     }
     beat()
     heartbeats = setInterval(beat, options.heartbeatIntervalMs)
+    if (sink !== undefined) {
+      replayOpen = true
+      sink.sessionOpened(sendReplay)
+    }
     for (;;) {
       const message = await channel.receive(signal)
       if (message === undefined) return { kind: 'closed' }
+      if (message.t === MessageType.STATUS_ACK) {
+        const rid = message.rid ?? replays.keys().next().value
+        const waiting = rid === undefined ? undefined : replays.get(rid)
+        if (waiting !== undefined) {
+          replays.delete(rid!)
+          waiting.resolve(message)
+        }
+        continue
+      }
+      if (message.t === MessageType.ERROR && message.reType === MessageType.STATUS_REPLAY) {
+        const waiting = message.reId === undefined ? undefined : replays.get(message.reId)
+        if (waiting !== undefined) {
+          replays.delete(message.reId!)
+          waiting.reject(new RemoteError(message))
+          continue
+        }
+      }
       if (message.t === MessageType.ERROR) {
         // The coordinator refused a frame of ours; the session goes on unless it closes it.
         components.logger.warn(
@@ -129,6 +191,10 @@ export async function runCoordinatorSession(
     return { kind: 'failed', error: error as Error }
   } finally {
     clearInterval(heartbeats)
+    if (replayOpen) sink!.sessionClosed(sendReplay)
+    for (const waiting of replays.values())
+      waiting.reject(new Error('the session with the coordinator ended'))
+    replays.clear()
     if (!channel.ended) await channel.close()
   }
 }

@@ -13,9 +13,11 @@
  *   and a successor may hold a higher fencing token. The executor's signal is aborted with
  *   AGENT_JOB_LEASE_LOST, and no RESULT is sent: it would be refused anyway.
  *
- * Status updates are numbered with a `seq` that grows over the runner's life; they are sent on the
- * job stream and acknowledged there. Keeping them across a lost connection is the status queue's
- * work (agent/status-queue/), not this module's.
+ * Status updates go to the node's status queue first (agent/status-queue/), which numbers them
+ * with `seq` and keeps them on disk, then on the job stream while it is up; a STATUS_ACK there
+ * acknowledges them in the queue. When the job stream is gone (the connection dropped) the executor
+ * keeps running and its updates stay queued: the session replays them after the reconnect
+ * (`onUndelivered` tells the agent there is something to replay).
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import {
@@ -29,12 +31,19 @@ import {
   type LogLevel,
   MessageType,
   RemoteError,
+  type StatusUpdate,
   toErrorBody,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
 import type { ControlClient } from '../control/control-client.js'
 import { TypedEventBus } from '../control/events.js'
 import { type AgentLogger, silentLogger } from '../control/logger.js'
+import {
+  droppedNotice,
+  MAX_PENDING_LIMIT,
+  type StatusQueue,
+  type StatusUpdateInput,
+} from '../status-queue/index.js'
 import { AgentJobError, AgentJobErrorCode, overloaded, typeUnsupported } from './errors.js'
 
 /** Jobs an agent runs at once unless told otherwise. */
@@ -76,6 +85,10 @@ export interface JobRunnerComponents {
   client: Pick<ControlClient, 'handle' | 'unhandle'>
   /** This node's id (its peer id). */
   nodeId: string
+  /** The node's status queue (open): every update is kept there until the coordinator acknowledges it. */
+  queue: StatusQueue
+  /** Told when an update could not go on its job stream: it waits in the queue for a replay. */
+  onUndelivered?: () => void
   logger?: AgentLogger
   now?: () => number
 }
@@ -90,7 +103,9 @@ export class JobRunner {
   readonly #executors = new Map<string, JobExecutor>()
   readonly #running = new Map<string, AbortController>()
   readonly #streams = new Set<Promise<void>>()
-  #seq = 0
+  /** Updates queued by this runner (or found queued at start) and not yet acknowledged. */
+  readonly #unacked = new Set<number>()
+  #highestSettled = 0
   #started = false
 
   constructor(init: JobRunnerInit, components: JobRunnerComponents) {
@@ -113,6 +128,9 @@ export class JobRunner {
   async start(): Promise<void> {
     if (this.#started) return
     this.#started = true
+    // Updates left from an earlier run of the agent are open until a replay acknowledges them.
+    for (const update of await this.#components.queue.pending(MAX_PENDING_LIMIT))
+      this.#unacked.add(update.seq)
     await this.#components.client.handle(CONTROL_PROTOCOL_ID, (stream, connection) => {
       const serving = this.#serve(stream, connection).finally(() => this.#streams.delete(serving))
       this.#streams.add(serving)
@@ -193,17 +211,17 @@ export class JobRunner {
   ): Promise<void> {
     const { jobId, leaseId } = offer
     const nodeId = this.#components.nodeId
+    const queue = this.#components.queue
     let rid = 1
     let resultSeq = -1
+    // The job stream is unusable (the connection or the stream ended): updates stay queued for the replay.
+    let gone = false
+    // Updates sent on this stream and not yet acknowledged on it.
+    const sent = new Set<number>()
     let finalAcked: (() => void) | undefined
     const finalAck = new Promise<void>((resolve) => {
       finalAcked = resolve
     })
-    const send = (message: ControlMessage): void => {
-      channel.send(message).catch((error) => {
-        this.#log.warn({ event: 'job-send-failed', jobId, err: error }, 'could not send on the job stream')
-      })
-    }
     const loseLease = (): void => {
       if (controller.signal.aborted) return
       this.events.emit('lease-lost', { jobId, leaseId })
@@ -213,6 +231,60 @@ export class JobRunner {
         }),
       )
     }
+    const streamGone = (): void => {
+      if (gone) return
+      gone = true
+      // What was sent here and not acknowledged is still queued: the session replays it.
+      if (sent.size > 0) this.#undelivered()
+    }
+
+    // Every update goes to the queue first (which numbers it), then on the stream while it is up;
+    // the chain keeps the stream in seq order.
+    let outbox: Promise<unknown> = Promise.resolve()
+    const emit = (input: StatusUpdateInput): Promise<StatusUpdate | undefined> => {
+      const appended = queue.append(input)
+      const step = outbox.then(async () => {
+        let update: StatusUpdate
+        let dropped: number
+        try {
+          ;({ update, dropped } = await appended)
+        } catch (error) {
+          this.#log.warn(
+            { event: 'status-queue-failed', jobId, err: error },
+            'could not queue a status update',
+          )
+          return undefined
+        }
+        this.#unacked.add(update.seq)
+        if (dropped > 0) {
+          const count = queue.takeDropped()
+          if (count > 0)
+            void emit({ t: MessageType.LOG_ENTRY, at: this.#now(), jobId, nodeId, ...droppedNotice(count) })
+        }
+        if (gone) {
+          this.#undelivered()
+          return update
+        }
+        sent.add(update.seq)
+        try {
+          await channel.send(update)
+        } catch (error) {
+          this.#log.info(
+            { event: 'job-stream-gone', jobId, err: error },
+            'job stream gone: updates stay queued',
+          )
+          streamGone()
+          this.#undelivered()
+        }
+        return update
+      })
+      outbox = step
+      return step
+    }
+    const acknowledged = (seqs: number[]): void => {
+      for (const seq of seqs) sent.delete(seq)
+      this.#settle(seqs)
+    }
 
     // The reader: answers from the coordinator on this stream.
     const reading = (async () => {
@@ -221,21 +293,33 @@ export class JobRunner {
         try {
           message = await channel.receive()
         } catch {
-          loseLease()
+          // The connection is gone, not the lease: the job goes on and reports through the queue.
+          streamGone()
           finalAcked!()
           return
         }
         if (message === undefined) {
+          streamGone()
           finalAcked!()
           return
         }
         if (message.t === MessageType.LEASE_RENEWED) {
           this.events.emit('lease-renewed', { jobId, leaseId })
         } else if (message.t === MessageType.STATUS_ACK) {
-          if (resultSeq > 0 && message.seq >= resultSeq) finalAcked!()
+          const upto = message.seq
+          acknowledged([...sent].filter((seq) => seq <= upto))
+          if (resultSeq > 0 && upto >= resultSeq) finalAcked!()
         } else if (message.t === MessageType.ERROR) {
           const error = new RemoteError(message as ErrorMessage)
           if (error.code === 'JOB_LEASE_LOST' || error.reType === MessageType.LEASE_RENEWAL) loseLease()
+          // An ERROR answering an update tells the node to drop it (docs/PROTOCOL.md §4).
+          if (
+            error.reId !== undefined &&
+            error.reType !== MessageType.LEASE_RENEWAL &&
+            sent.has(error.reId)
+          ) {
+            acknowledged([error.reId])
+          }
           if (resultSeq > 0 && error.reId === resultSeq) finalAcked!()
         }
       }
@@ -244,7 +328,16 @@ export class JobRunner {
     // The lease is renewed at half its TTL, so one late renewal still leaves half a TTL.
     const renewal = setInterval(
       () => {
-        send({ t: MessageType.LEASE_RENEWAL, rid: rid++, jobId, leaseId, fencingToken: offer.fencingToken })
+        if (gone) return
+        channel
+          .send({
+            t: MessageType.LEASE_RENEWAL,
+            rid: rid++,
+            jobId,
+            leaseId,
+            fencingToken: offer.fencingToken,
+          })
+          .catch(() => streamGone())
       },
       Math.floor(offer.leaseTtlMs / 2),
     )
@@ -252,9 +345,8 @@ export class JobRunner {
     const ctx: JobContext = {
       signal: controller.signal,
       progress: (step, bytesDone, percent, bytesTotal) => {
-        send({
+        void emit({
           t: MessageType.PROGRESS,
-          seq: ++this.#seq,
           at: this.#now(),
           jobId,
           step,
@@ -264,9 +356,8 @@ export class JobRunner {
         })
       },
       log: (level, step, message, extra = {}) => {
-        send({
+        void emit({
           t: MessageType.LOG_ENTRY,
-          seq: ++this.#seq,
           at: this.#now(),
           jobId,
           nodeId,
@@ -301,23 +392,73 @@ export class JobRunner {
     if (controller.signal.aborted) {
       // A lost lease (or a stop): no RESULT — the coordinator already took the job back.
       this.events.emit('job-finished', { jobId, leaseId, ok: false, code: AgentJobErrorCode.LEASE_LOST })
+      await outbox
       await channel.close()
       await reading
       return
     }
-    resultSeq = ++this.#seq
-    await channel
-      .send({ t: MessageType.RESULT, seq: resultSeq, at: this.#now(), jobId, leaseId, ...outcome })
-      .catch(() => undefined)
-    await Promise.race([finalAck, new Promise((resolve) => setTimeout(resolve, FINAL_ACK_WAIT_MS).unref())])
+    const result = await emit({ t: MessageType.RESULT, at: this.#now(), jobId, leaseId, ...outcome })
+    if (result !== undefined) {
+      resultSeq = result.seq
+      // Acknowledged already, or queued for the replay: no point waiting on this stream.
+      if (!gone && sent.has(resultSeq)) {
+        await Promise.race([
+          finalAck,
+          new Promise((resolve) => setTimeout(resolve, FINAL_ACK_WAIT_MS).unref()),
+        ])
+      }
+    }
     this.events.emit('job-finished', {
       jobId,
       leaseId,
       ok: outcome.ok,
       ...(outcome.ok ? {} : { code: outcome.error.code }),
     })
-    await channel.close()
+    if (gone) channel.abort(new Error('the job stream is gone'))
+    else await channel.close()
     await reading
+  }
+
+  /** Some update is queued and not delivered: the session should replay. */
+  #undelivered(): void {
+    this.#components.onUndelivered?.()
+  }
+
+  /** Seqs acknowledged (or dropped) on a job stream: the queue forgets everything below the oldest still open. */
+  #settle(seqs: readonly number[]): void {
+    for (const seq of seqs) {
+      this.#unacked.delete(seq)
+      if (seq > this.#highestSettled) this.#highestSettled = seq
+    }
+    // An acknowledgement on one job stream covers only its own updates: another job's older update,
+    // stranded by a lost stream, must stay queued for the replay.
+    let floor = this.#highestSettled
+    for (const seq of this.#unacked) if (seq - 1 < floor) floor = seq - 1
+    if (floor > this.#components.queue.stats().acknowledgedSeq) {
+      this.#components.queue.acknowledge(floor).catch((error: unknown) => {
+        this.#log.warn({ event: 'status-queue-failed', err: error }, 'could not acknowledge the status queue')
+      })
+    }
+  }
+
+  /** The queue as the replayer sees it: its acknowledgements settle this runner's open updates too. */
+  get replayQueue(): StatusQueue {
+    const queue = this.#components.queue
+    return {
+      location: queue.location,
+      open: () => queue.open(),
+      close: () => queue.close(),
+      append: (update) => queue.append(update),
+      pending: (limit) => queue.pending(limit),
+      acknowledge: async (uptoSeq) => {
+        const removed = await queue.acknowledge(uptoSeq)
+        for (const seq of this.#unacked) if (seq <= uptoSeq) this.#unacked.delete(seq)
+        if (uptoSeq > this.#highestSettled) this.#highestSettled = uptoSeq
+        return removed
+      },
+      takeDropped: () => queue.takeDropped(),
+      stats: () => queue.stats(),
+    }
   }
 }
 

@@ -22,6 +22,7 @@ import {
   UnexpectedMessageError,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
+import { type JobLink, jobLinkOf } from '../job-link/job-link.js'
 import type { MetadataStore, Node } from '../store/metadata-store.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'
@@ -50,6 +51,11 @@ export interface NodeSessionComponents {
   register: (nodeId: string, channel: ControlChannel) => ControlChannel | undefined
   /** Forgets `channel` if it is still the node's current session. */
   unregister: (nodeId: string, channel: ControlChannel) => void
+  /**
+   * Applies STATUS_REPLAY batches. Default: the job link of this coordinator (found by the peer id of
+   * its hello), so replays get exactly the job stream's handling.
+   */
+  statusReplay?: Pick<JobLink, 'handleStatusReplay'>
 }
 
 /** Runs one session to its end. Never throws: every ending is logged. */
@@ -208,6 +214,23 @@ async function readHeartbeats(
       case MessageType.HEARTBEAT:
         components.liveness.heartbeat(node.id, message.load, message.intervalMs)
         break
+      case MessageType.STATUS_REPLAY: {
+        const replayer = components.statusReplay ?? jobLinkOf(components.hello().nodeId)
+        if (replayer === undefined) {
+          await channel.refuse(
+            new UnexpectedMessageError(message.t, 'before this coordinator runs jobs', refOfMessage(message)),
+          )
+          break
+        }
+        const outcome = await replayer.handleStatusReplay(node.tenantId, node.id, message.items)
+        if (outcome.seq === 0 && outcome.error !== undefined) {
+          // Nothing could be handled (the store is failing): the node keeps its queue and retries.
+          await channel.sendError(outcome.error, { reType: message.t, reId: message.rid })
+          break
+        }
+        await channel.send({ t: MessageType.STATUS_ACK, rid: message.rid, seq: outcome.seq })
+        break
+      }
       case MessageType.ERROR:
         // The node refused something this side sent; the session itself goes on.
         components.logger.warn(

@@ -33,6 +33,7 @@ import {
   type Progress,
   ProtocolError,
   ProtocolErrorCode,
+  type StatusUpdate,
   toErrorBody,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
@@ -75,14 +76,45 @@ export interface JobLinkComponents {
   log?: CoordinatorLogger
 }
 
+/** What handleStatusReplay did with one STATUS_REPLAY. */
+export interface StatusReplayOutcome {
+  /** The highest seq dealt with (accepted, lost and logged, or refused as not applicable); 0 if none. */
+  seq: number
+  /** Why handling stopped before the end of the batch: a store failure worth a later retry. */
+  error?: unknown
+}
+
 export interface JobLink {
   /** The dispatcher's SendOffer. */
   readonly offer: SendOffer
+  /**
+   * Applies a node's replayed status updates (STATUS_REPLAY on its session stream), in order, with
+   * the same handling as a job stream, under each update's own lease (docs/RECONCILIATION.md).
+   */
+  handleStatusReplay(
+    tenantId: string,
+    nodeId: string,
+    items: readonly StatusUpdate[],
+  ): Promise<StatusReplayOutcome>
   /** Conversations in progress. */
   readonly active: number
   /** Ends every conversation (the streams are reset) and waits for them. */
   stop(): Promise<void>
 }
+
+// The node sessions are served by the control server, which is built before the job link and does
+// not know it; a session finds the job link of its coordinator here, by the coordinator's peer id.
+const jobLinks = new Map<string, JobLink>()
+
+/** The job link of the coordinator with this peer id, while it runs. */
+export function jobLinkOf(coordinatorId: string): JobLink | undefined {
+  return jobLinks.get(coordinatorId)
+}
+
+/** Refusals that mean the update came too late, not that it is wrong: logged on the job, acknowledged. */
+const LOSING_CODES: ReadonlySet<string> = new Set(['JOB_LEASE_LOST', 'JOB_STATE_CONFLICT'])
+/** Refusals after which the update can never apply: acknowledged so the node drops it. */
+const FINAL_CODES: ReadonlySet<string> = new Set(['JOB_NOT_FOUND'])
 
 export function createJobLink(init: JobLinkInit, components: JobLinkComponents): JobLink {
   const { store, clock, events } = components
@@ -325,15 +357,70 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
     }
   }
 
-  return {
+  const handleStatusReplay = async (
+    tenantId: string,
+    nodeId: string,
+    items: readonly StatusUpdate[],
+  ): Promise<StatusReplayOutcome> => {
+    let handled = 0
+    for (const item of items) {
+      const now = clock.now()
+      // PROGRESS and LOG_ENTRY carry no lease: they are stored by node and seq whatever lease held.
+      const leaseId = 'leaseId' in item ? item.leaseId : ''
+      try {
+        await storeUpdate(item, tenantId, nodeId, leaseId, now, () => {})
+      } catch (error) {
+        const body = toErrorBody(error)
+        if (
+          LOSING_CODES.has(body.code) &&
+          (item.t === MessageType.RESULT || item.t === MessageType.JOB_HANDBACK)
+        ) {
+          try {
+            // The job keeps its current holder's outcome; the late one goes into the job's history.
+            await store.appendJobLog(tenantId, item.jobId, {
+              at: item.at,
+              level: 'warn',
+              step: 'reconcile',
+              message: `late ${item.t === MessageType.RESULT ? 'result' : 'hand-back'} of lease ${leaseId} from node ${nodeId} ignored: ${body.message}`,
+              nodeId,
+              nodeSeq: item.seq,
+              error: { ...body, retryable: false },
+            })
+          } catch (logError) {
+            if (!FINAL_CODES.has(toErrorBody(logError).code)) return { seq: handled, error: logError }
+          }
+          log.info(
+            { event: 'replay-lost', tenantId, jobId: item.jobId, nodeId, leaseId, code: body.code },
+            `replayed update ${item.seq} of job ${item.jobId} from ${nodeId} lost: ${body.message}`,
+          )
+        } else if (!FINAL_CODES.has(body.code) && body.retryable) {
+          // The store could not answer now: stop here, the node replays the rest later.
+          return { seq: handled, error }
+        } else {
+          log.warn(
+            { event: 'replay-refused', tenantId, jobId: item.jobId, nodeId, code: body.code },
+            `replayed update ${item.seq} of job ${item.jobId} from ${nodeId} refused: ${body.message}`,
+          )
+        }
+      }
+      handled = item.seq
+    }
+    return { seq: handled }
+  }
+
+  const link: JobLink = {
     offer,
+    handleStatusReplay,
     get active() {
       return conversations.size
     },
     async stop() {
+      if (jobLinks.get(components.peerId) === link) jobLinks.delete(components.peerId)
       stopping.abort()
       await Promise.all(conversations)
       stopping = new AbortController()
     },
   }
+  jobLinks.set(components.peerId, link)
+  return link
 }
