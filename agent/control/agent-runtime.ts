@@ -26,7 +26,7 @@ import { blockListenAddresses, startBlockListener } from '../blocks/block-listen
 import { createJobRunner, type JobRunner } from '../jobs/job-runner.js'
 import { createStatusQueue, createStatusReplayer, type StatusQueue } from '../status-queue/index.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
-import { type SendStatusReplay, setStatusReplaySink } from './coordinator-session.js'
+import type { SendStatusReplay } from './coordinator-session.js'
 import { enrolWithCoordinator } from './enrol-client.js'
 import { type EnrolmentRecord, enrolmentFilePath, readEnrolment, writeEnrolment } from './enrolment-file.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
@@ -183,7 +183,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       again = true
       if (driving === undefined && session !== undefined) driving = drive()
     }
-    setStatusReplaySink(nodeId, {
+    client.replayStatusWith({
       sessionOpened: (send) => {
         session = send
         replay()
@@ -193,7 +193,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       },
     })
     replayStop = async () => {
-      setStatusReplaySink(nodeId, undefined)
+      client.replayStatusWith(undefined)
       session = undefined
       replayer.stop()
       await driving

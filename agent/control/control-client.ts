@@ -25,7 +25,7 @@ import {
   sleep,
 } from '../../transport/index.js'
 import { ByteCounter } from './byte-counter.js'
-import { runCoordinatorSession } from './coordinator-session.js'
+import { runCoordinatorSession, type StatusReplaySink } from './coordinator-session.js'
 import { checkInteger, invalidOption } from './errors.js'
 import { type ControlClientEvents, TypedEventBus } from './events.js'
 import { LoadSampler, type LoadSources } from './load-sampler.js'
@@ -83,6 +83,7 @@ export class ControlClient {
   #stopping = new AbortController()
   #sessionOpen = false
   #serving = new Set<Promise<void>>()
+  #statusReplay: StatusReplaySink | undefined
 
   constructor(init: ControlClientInit, components: ControlClientComponents) {
     this.coordinatorId = coordinatorIdOf(init.coordinator)
@@ -195,6 +196,14 @@ export class ControlClient {
     await this.#node.unhandle(protocol)
   }
 
+  /**
+   * Sets what replays queued status updates on each session (the agent's status queue, opened after
+   * this client is built); undefined: sessions replay nothing.
+   */
+  replayStatusWith(sink: StatusReplaySink | undefined): void {
+    this.#statusReplay = sink
+  }
+
   /** Runs sessions on `connection` until it closes or the client stops. */
   async #serve(connection: Connection): Promise<void> {
     const signal = this.#stopping.signal
@@ -215,6 +224,7 @@ export class ControlClient {
           coordinatorId: this.coordinatorId.toString(),
           sampler: this.#sampler!,
           logger: this.#logger,
+          statusReplay: this.#statusReplay,
           onOpen: (version) => {
             failures = 0
             this.#sessionOpen = true

@@ -49,8 +49,8 @@ export interface CoordinatorSessionComponents {
   logger: AgentLogger
   /** Called once the coordinator answered the hello. */
   onOpen: (version: ProtocolVersion) => void
-  /** Told about each open session, to replay queued status updates on it. Default: the one registered for nodeId. */
-  statusReplay?: StatusReplaySink
+  /** Told about each open session, to replay queued status updates on it. */
+  statusReplay: StatusReplaySink | undefined
 }
 
 /** Sends one STATUS_REPLAY on a session and resolves with its STATUS_ACK; rejects when the session ends. */
@@ -60,16 +60,6 @@ export type SendStatusReplay = (replay: StatusReplay) => Promise<StatusAck>
 export interface StatusReplaySink {
   sessionOpened(send: SendStatusReplay): void
   sessionClosed(send: SendStatusReplay): void
-}
-
-// The control client runs the sessions and does not know the agent's status queue; the agent
-// registers its replay here, by its node id, and each session of that node finds it.
-const replaySinks = new Map<string, StatusReplaySink>()
-
-/** Registers (or, with undefined, removes) the status replay of the node with this id. */
-export function setStatusReplaySink(nodeId: string, sink: StatusReplaySink | undefined): void {
-  if (sink === undefined) replaySinks.delete(nodeId)
-  else replaySinks.set(nodeId, sink)
 }
 
 export type SessionEnd =
@@ -95,7 +85,7 @@ export async function runCoordinatorSession(
   let heartbeats: NodeJS.Timeout | undefined
   // STATUS_REPLAY requests waiting for their STATUS_ACK, by rid.
   const replays = new Map<number, { resolve: (ack: StatusAck) => void; reject: (error: Error) => void }>()
-  const sink = components.statusReplay ?? replaySinks.get(components.nodeId)
+  const sink = components.statusReplay
   const sendReplay: SendStatusReplay = (replay) =>
     new Promise<StatusAck>((resolve, reject) => {
       if (channel.ended) {

@@ -27,6 +27,7 @@ import {
   openStreamToPeer,
 } from '../../transport/index.js'
 import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
+import type { JobLink } from '../job-link/job-link.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import { EnrolListener } from './enrol-listener.js'
 import { ControlError, ControlErrorCode } from './errors.js'
@@ -82,7 +83,14 @@ export interface ControlServer {
   sessionNodes(): string[]
   /** Resolves when every status write queued so far is stored (tests, shutdown). */
   idle(): Promise<void>
+  /**
+   * Sets who applies the STATUS_REPLAY batches nodes send after a reconnect (the job link, built
+   * after this server because it opens streams through it); undefined refuses them.
+   */
+  handleStatusReplays(handler: StatusReplayHandler | undefined): void
 }
+
+export type StatusReplayHandler = Pick<JobLink, 'handleStatusReplay'>
 
 export function createControlServer(
   init: ControlServerInit,
@@ -101,6 +109,7 @@ class DefaultControlServer implements ControlServer {
   readonly #logger: ControlLogger
   readonly #now: () => number
   readonly #liveness: LivenessTracker
+  #statusReplay: StatusReplayHandler | undefined
   readonly #enrol: EnrolListener
   readonly #sessions = new Map<string, ControlChannel>()
   readonly #running = new Set<Promise<void>>()
@@ -216,6 +225,10 @@ class DefaultControlServer implements ControlServer {
     return this.#liveness.idle()
   }
 
+  handleStatusReplays(handler: StatusReplayHandler | undefined): void {
+    this.#statusReplay = handler
+  }
+
   async #startControlListener(): Promise<LifeboatNode> {
     const node = await createLifeboatNode({
       privateKey: this.#privateKey,
@@ -234,6 +247,7 @@ class DefaultControlServer implements ControlServer {
           logger: this.#logger,
           now: this.#now,
           hello: () => this.#hello(),
+          statusReplay: () => this.#statusReplay,
           register: (nodeId, channel) => {
             const previous = this.#sessions.get(nodeId)
             this.#sessions.set(nodeId, channel)

@@ -140,6 +140,8 @@ export async function startCoordinator(
         log: components.logger,
       },
     )
+    server.handleStatusReplays(jobLink)
+    undo.push(async () => server.handleStatusReplays(undefined))
     undo.push(() => jobLink.stop())
     dispatcher = createDispatcher(
       {

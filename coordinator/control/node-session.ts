@@ -22,7 +22,7 @@ import {
   UnexpectedMessageError,
 } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/control-channel.js'
-import { type JobLink, jobLinkOf } from '../job-link/job-link.js'
+import type { JobLink } from '../job-link/job-link.js'
 import type { MetadataStore, Node } from '../store/metadata-store.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'
@@ -52,10 +52,10 @@ export interface NodeSessionComponents {
   /** Forgets `channel` if it is still the node's current session. */
   unregister: (nodeId: string, channel: ControlChannel) => void
   /**
-   * Applies STATUS_REPLAY batches. Default: the job link of this coordinator (found by the peer id of
-   * its hello), so replays get exactly the job stream's handling.
+   * Who applies STATUS_REPLAY batches: the coordinator's job link once it runs (so replays get
+   * exactly the job stream's handling), undefined before. A getter because sessions outlive it.
    */
-  statusReplay?: Pick<JobLink, 'handleStatusReplay'>
+  statusReplay: () => Pick<JobLink, 'handleStatusReplay'> | undefined
 }
 
 /** Runs one session to its end. Never throws: every ending is logged. */
@@ -215,7 +215,7 @@ async function readHeartbeats(
         components.liveness.heartbeat(node.id, message.load, message.intervalMs)
         break
       case MessageType.STATUS_REPLAY: {
-        const replayer = components.statusReplay ?? jobLinkOf(components.hello().nodeId)
+        const replayer = components.statusReplay()
         if (replayer === undefined) {
           await channel.refuse(
             new UnexpectedMessageError(message.t, 'before this coordinator runs jobs', refOfMessage(message)),

@@ -102,15 +102,6 @@ export interface JobLink {
   stop(): Promise<void>
 }
 
-// The node sessions are served by the control server, which is built before the job link and does
-// not know it; a session finds the job link of its coordinator here, by the coordinator's peer id.
-const jobLinks = new Map<string, JobLink>()
-
-/** The job link of the coordinator with this peer id, while it runs. */
-export function jobLinkOf(coordinatorId: string): JobLink | undefined {
-  return jobLinks.get(coordinatorId)
-}
-
 /** Refusals that mean the update came too late, not that it is wrong: logged on the job, acknowledged. */
 const LOSING_CODES: ReadonlySet<string> = new Set(['JOB_LEASE_LOST', 'JOB_STATE_CONFLICT'])
 /** Refusals after which the update can never apply: acknowledged so the node drops it. */
@@ -415,12 +406,10 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
       return conversations.size
     },
     async stop() {
-      if (jobLinks.get(components.peerId) === link) jobLinks.delete(components.peerId)
       stopping.abort()
       await Promise.all(conversations)
       stopping = new AbortController()
     },
   }
-  jobLinks.set(components.peerId, link)
   return link
 }
