@@ -4,12 +4,12 @@
  * Importing it loads the Promise.withResolvers polyfill before libp2p (via node.ts).
  */
 
-export * from './control-channel.js'
 export * from './errors.js'
 export * from './framed-stream.js'
 export * from './identity.js'
 export * from './keep-connected.js'
 export * from './limits.js'
+export * from './message-channel.js'
 export * from './node.js'
 export * from './open-stream.js'
 export * from './read-to-end.js'

@@ -32,7 +32,7 @@ import {
   openStreamOn,
   toTransportError,
 } from '../../transport/index.js'
-import { BlockChannel } from './block-channel.js'
+import { BlockChannel } from '../../transport/message-channel.js'
 import { BlockLinkError, BlockLinkErrorCode, invalidBlockOption } from './errors.js'
 
 /** The connector's HELLO must arrive within this long after ours. */

@@ -29,8 +29,8 @@ import {
   UnexpectedMessageError,
 } from '../../protocol/index.js'
 import { dialableAddresses, type LifeboatNode } from '../../transport/index.js'
+import { BlockChannel } from '../../transport/message-channel.js'
 import { type AgentLogger, silentLogger } from '../control/logger.js'
-import { BlockChannel } from './block-channel.js'
 import { BlockLinkError, BlockLinkErrorCode, blocksNotSupported, invalidBlockOption } from './errors.js'
 
 /** The appliance's HELLO must arrive within this long after it opened the stream. */

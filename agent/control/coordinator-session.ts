@@ -23,8 +23,8 @@ import {
   type StatusReplay,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
 import { openStreamOn } from '../../transport/index.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import type { LoadSampler } from './load-sampler.js'
 import type { AgentLogger } from './logger.js'
 

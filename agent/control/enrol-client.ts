@@ -20,8 +20,8 @@ import {
 } from '../../protocol/index.js'
 /** The enrolment listener's protocol (coordinator/control/options.ts names the same). */
 import { ENROL_PROTOCOL_ID } from '../../protocol/protocol-ids.js'
-import { ControlChannel } from '../../transport/control-channel.js'
 import { type LifeboatNode, openStreamOn } from '../../transport/index.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import { AgentControlError, AgentControlErrorCode, invalidOption } from './errors.js'
 
 export { ENROL_PROTOCOL_ID }

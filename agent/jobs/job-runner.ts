@@ -34,7 +34,7 @@ import {
   type StatusUpdate,
   toErrorBody,
 } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import type { ControlClient } from '../control/control-client.js'
 import { TypedEventBus } from '../control/events.js'
 import { type AgentLogger, silentLogger } from '../control/logger.js'

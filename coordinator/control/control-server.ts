@@ -18,7 +18,6 @@ import {
   type Hello,
   MessageType,
 } from '../../protocol/index.js'
-import type { ControlChannel } from '../../transport/control-channel.js'
 import {
   createLifeboatNode,
   dialableAddresses,
@@ -26,6 +25,7 @@ import {
   type OpenStreamOptions,
   openStreamToPeer,
 } from '../../transport/index.js'
+import type { ControlChannel } from '../../transport/message-channel.js'
 import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
 import type { JobLink } from '../job-link/job-link.js'
 import type { MetadataStore } from '../store/metadata-store.js'

@@ -24,13 +24,13 @@ import {
   MessageType,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
 import {
   createLifeboatNode,
   dialableAddresses,
   type LifeboatNode,
   waitForEvents,
 } from '../../transport/index.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import type { MetadataStore, NodeRole } from '../store/metadata-store.js'
 import { ControlError, ControlErrorCode } from './errors.js'
 import type { ControlEvents } from './events.js'

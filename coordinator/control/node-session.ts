@@ -21,7 +21,7 @@ import {
   RemoteError,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import type { JobLink } from '../job-link/job-link.js'
 import type { MetadataStore, Node } from '../store/metadata-store.js'
 import { ControlError, ControlErrorCode } from './errors.js'

@@ -36,7 +36,7 @@ import {
   type StatusUpdate,
   toErrorBody,
 } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import type { JobOfferBody, SendOffer } from '../dispatch/dispatch-ports.js'
 import type { HandbackRequest } from '../dispatch/dispatcher.js'
 import type { LifecycleEvents } from '../events/lifecycle-events.js'

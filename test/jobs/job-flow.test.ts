@@ -9,7 +9,7 @@ import { type Coordinator, startCoordinator } from '../../coordinator/control/co
 import { issueEnrolmentToken } from '../../coordinator/control/index.js'
 import type { LifecycleEventMap } from '../../coordinator/events/lifecycle-events.js'
 import { CONTROL_PROTOCOL_ID } from '../../protocol/index.js'
-import { ControlChannel } from '../../transport/control-channel.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import { Cleanup, eventually, LOOPBACK, withLimit } from '../control/helpers.js'
 
 const cleanup = new Cleanup()

@@ -1,19 +1,24 @@
 /**
- * A control channel: one libp2p stream that carries control frames (docs/PROTOCOL.md §2–§6), with
- * the receiver's error rules applied once for every conversation the coordinator holds (enrolment,
- * node sessions on the coordinator; enrolment and the session on the agent). A *refused frame* is one the codec cannot accept (malformed, unknown type,
- * invalid field): it is answered with an ERROR naming it and skipped, and the stream stays usable.
- * A *fatal* condition (an oversize length prefix, half a frame and then silence, a refusal of the
- * conversation itself) is answered with an ERROR, after which the stream is flushed and reset.
+ * A message channel: one libp2p stream carrying Lifeboat frames of one message family (control or
+ * blocks, docs/PROTOCOL.md §2–§6), with the receiver's error rules applied once for every
+ * conversation on either side (enrolment, node sessions and job streams on the control protocol;
+ * the block link on the blocks protocol). `ControlChannel` and `BlockChannel` are this class bound
+ * to the control codec (1 MiB frames) and the data codec (17 MiB frames).
  *
- * The stream's framing is transport/'s FramedStream with `resetOnBadFrame: false`, so an oversize
- * or stalled frame reaches this module before the stream is gone and the peer learns why.
+ * A *refused frame* is one the codec cannot accept (malformed, unknown type, invalid field) or a
+ * valid one out of place: it is answered with an ERROR naming it and skipped, and the stream stays
+ * usable until MAX_CONSECUTIVE_BAD_FRAMES in a row. A *fatal* condition (an oversize length prefix,
+ * half a frame and then silence, a version mismatch, a missing hello) is answered with an ERROR,
+ * after which the stream is flushed and reset. The framing is FramedStream with
+ * `resetOnBadFrame: false`, so an oversize or stalled frame reaches this module before the stream
+ * is gone and the peer learns why.
  */
 import type { Stream } from '@libp2p/interface'
 import {
   type ControlMessage,
-  decodeControlMessage,
-  encodeControlMessage,
+  controlCodec,
+  type DataMessage,
+  dataCodec,
   errorFrameFor,
   expectHello,
   type FrameRef,
@@ -21,7 +26,7 @@ import {
   HelloExpectedError,
   type LifeboatError,
   MAX_CONSECUTIVE_BAD_FRAMES,
-  MAX_CONTROL_FRAME_SIZE,
+  type MessageCodec,
   MessageType,
   ProtocolError,
   ProtocolErrorCode,
@@ -34,14 +39,15 @@ import { abortStream, closeStream } from './stream-close.js'
 /** How long a channel that failed waits for its last ERROR frame to flush before resetting. */
 export const FAIL_FLUSH_TIMEOUT_MS = 2_000
 
-export interface ControlChannelInit {
+export interface MessageChannelInit {
   /** Half a frame and then this long without a byte ends the stream. Default 30 s. */
   idleTimeoutMs?: number
   /** Refused frames in a row before the stream is closed. Default MAX_CONSECUTIVE_BAD_FRAMES. */
   maxBadFrames?: number
 }
 
-export class ControlChannel {
+export class MessageChannel<M extends { t: number }> {
+  readonly #codec: MessageCodec<M>
   readonly stream: Stream
   readonly #framed: FramedStream
   readonly #maxBadFrames: number
@@ -49,11 +55,12 @@ export class ControlChannel {
   #ended = false
 
   /** Build it in the stream handler, before any await: it owns the stream's readable side. */
-  constructor(stream: Stream, init: ControlChannelInit = {}) {
+  constructor(codec: MessageCodec<M>, stream: Stream, init: MessageChannelInit = {}) {
+    this.#codec = codec
     this.stream = stream
     this.#maxBadFrames = init.maxBadFrames ?? MAX_CONSECUTIVE_BAD_FRAMES
     this.#framed = createFramedStream(stream, {
-      maxMessageBytes: MAX_CONTROL_FRAME_SIZE,
+      maxMessageBytes: this.#codec.maxFrameSize,
       idleTimeoutMs: init.idleTimeoutMs ?? DEFAULT_FRAME_IDLE_TIMEOUT_MS,
       resetOnBadFrame: false,
     })
@@ -65,14 +72,20 @@ export class ControlChannel {
   }
 
   /** Encodes (validating) and sends one message. */
-  async send(message: ControlMessage, signal?: AbortSignal): Promise<void> {
-    await this.#framed.write(encodeControlMessage(message), { signal })
+  async send(message: M, signal?: AbortSignal): Promise<void> {
+    await this.#framed.write(this.#codec.encode(message), { signal })
+  }
+
+  /** Sends raw bytes as one frame, unchecked: for tests of a peer's error handling only. */
+  async sendRawFrame(body: Uint8Array): Promise<void> {
+    await this.#framed.write(body)
   }
 
   /** Sends an ERROR frame for `error`; true when it was handed to the stream. Never throws. */
   async sendError(error: unknown, ref?: FrameRef): Promise<boolean> {
     try {
-      await this.#framed.write(encodeControlMessage(errorFrameFor(error, ref)))
+      // Every message family has ERROR (docs/PROTOCOL.md §3), so the family's codec encodes it.
+      await this.#framed.write(this.#codec.encode(errorFrameFor(error, ref) as unknown as M))
       return true
     } catch {
       return false
@@ -82,24 +95,17 @@ export class ControlChannel {
   /**
    * The next valid message, or undefined when the peer closed its end between two frames. Refused
    * frames are answered and skipped; an ERROR frame from the peer is returned like any message.
-   * Throws, after answering where anyone is left to answer: TooManyErrorsError (after
-   * `maxBadFrames` refused frames in a row), a fatal ProtocolError, or the transport's error for an
-   * oversize frame, a stall, a truncated frame, a reset or the caller's abort. The stream is
-   * reset after every throw except the caller's abort (TRANSPORT_ABORTED).
+   * Throws, after answering where anyone is left to answer: TooManyErrorsError, a fatal
+   * ProtocolError, or the transport's error for an oversize frame, a stall, a truncated frame, a
+   * reset or the caller's abort.
    */
-  async receive(signal?: AbortSignal): Promise<ControlMessage | undefined> {
+  async receive(signal?: AbortSignal): Promise<M | undefined> {
     for (;;) {
-      let body: Uint8Array | undefined
-      try {
-        body = await this.#framed.read({ signal })
-      } catch (error) {
-        await this.#failOnTransportError(error)
-        throw error
-      }
+      const body = await this.#read(signal)
       if (body === undefined) return undefined
-      let message: ControlMessage
+      let message: M
       try {
-        message = decodeControlMessage(body)
+        message = this.#codec.decode(body)
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error
         if (error.fatal) {
@@ -121,17 +127,11 @@ export class ControlChannel {
    * Undefined when the peer closed without sending anything.
    */
   async receiveHello(signal?: AbortSignal): Promise<Hello | undefined> {
-    let body: Uint8Array | undefined
-    try {
-      body = await this.#framed.read({ signal })
-    } catch (error) {
-      await this.#failOnTransportError(error)
-      throw error
-    }
+    const body = await this.#read(signal)
     if (body === undefined) return undefined
-    let message: ControlMessage
+    let message: M
     try {
-      message = decodeControlMessage(body)
+      message = this.#codec.decode(body)
     } catch (error) {
       await this.fail(error)
       throw error
@@ -145,12 +145,9 @@ export class ControlChannel {
     }
   }
 
-  /**
-   * Answers a frame this side cannot act on (valid, but out of place) with `error` and counts it
-   * as a refused frame: the stream stays usable until `maxBadFrames` in a row (§6).
-   */
-  async refuse(error: ProtocolError | LifeboatError): Promise<void> {
-    await this.#refused(error)
+  /** Answers a valid frame this side cannot act on and counts it as refused (§6). */
+  async refuse(error: ProtocolError | LifeboatError, ref?: FrameRef): Promise<void> {
+    await this.#refused(error, ref)
   }
 
   /** Sends `error` as an ERROR frame, flushes it for a bounded time, and resets the stream. */
@@ -174,10 +171,20 @@ export class ControlChannel {
     abortStream(this.stream, reason)
   }
 
-  async #refused(error: ProtocolError | LifeboatError): Promise<void> {
+  async #read(signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#framed.read({ signal })
+    } catch (error) {
+      await this.#failOnTransportError(error)
+      throw error
+    }
+  }
+
+  async #refused(error: ProtocolError | LifeboatError, ref?: FrameRef): Promise<void> {
     this.#badInARow++
     // Never answer an ERROR with an ERROR, even a malformed one (§6): that rules out error loops.
-    if ((error as ProtocolError).reType !== MessageType.ERROR) await this.sendError(error)
+    const reType = ref?.reType ?? (error as ProtocolError).reType
+    if (reType !== MessageType.ERROR) await this.sendError(error, ref)
     if (this.#badInARow >= this.#maxBadFrames) {
       const tooMany = new TooManyErrorsError(this.#badInARow)
       await this.fail(tooMany)
@@ -190,16 +197,30 @@ export class ControlChannel {
     if (code === TransportErrorCode.FRAME_TOO_LARGE) {
       // The wire's code for this is the protocol's (§2); the transport's message keeps the sizes.
       const wire = new ProtocolError(ProtocolErrorCode.FRAME_TOO_LARGE, (error as Error).message, {
-        remediation: `Send control frames of at most ${MAX_CONTROL_FRAME_SIZE} bytes (docs/PROTOCOL.md §2).`,
+        remediation: `Send ${this.#codec.family} frames of at most ${this.#codec.maxFrameSize} bytes (docs/PROTOCOL.md §2).`,
         fatal: true,
       })
       await this.fail(wire)
     } else if (code === TransportErrorCode.TIMEOUT) {
       await this.fail(error)
     } else if (code !== TransportErrorCode.ABORTED) {
-      // Reset, truncated, closed: nobody is left to tell. The caller's own abort leaves the
-      // stream to the caller, who may still want to say why (an enrolment deadline).
+      // Reset, truncated, closed: nobody is left to tell. The caller's own abort leaves the stream
+      // to the caller, who may still want to say why (a hello deadline).
       this.abort(error)
     }
+  }
+}
+
+/** The control protocol's channel (`/lifeboat/control/1.0.0`, `/lifeboat/enrol/1.0.0`). */
+export class ControlChannel extends MessageChannel<ControlMessage> {
+  constructor(stream: Stream, init: MessageChannelInit = {}) {
+    super(controlCodec, stream, init)
+  }
+}
+
+/** The blocks protocol's channel (`/lifeboat/blocks/1.0.0`). */
+export class BlockChannel extends MessageChannel<DataMessage> {
+  constructor(stream: Stream, init: MessageChannelInit = {}) {
+    super(dataCodec, stream, init)
   }
 }
