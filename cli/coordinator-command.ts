@@ -86,6 +86,10 @@ interface StartOptions {
   enrolListen: string[]
   heartbeatInterval: string
   missedHeartbeats: string
+  schedulerInterval?: string
+  dispatchInterval?: string
+  ackDeadline?: string
+  leaseTtl?: string
 }
 
 interface TokenOptions {
@@ -119,6 +123,10 @@ export function registerCoordinatorCommand(program: Command, signal: AbortSignal
     )
     .option('--heartbeat-interval <duration>', 'expected node heartbeat interval', '5s')
     .option('--missed-heartbeats <n>', 'missed heartbeats before a node is offline', '3')
+    .option('--scheduler-interval <duration>', 'how often plans are evaluated (default 30s)')
+    .option('--dispatch-interval <duration>', 'how often an unpoked dispatch pass runs (default 1s)')
+    .option('--ack-deadline <duration>', 'how long a node has to acknowledge a job offer (default 60s)')
+    .option('--lease-ttl <duration>', 'the lease TTL each job offer announces (default 60s)')
     .action(async (options: StartOptions) => {
       await runCoordinator(options, signal)
     })
@@ -141,6 +149,14 @@ export function registerCoordinatorCommand(program: Command, signal: AbortSignal
 async function runCoordinator(options: StartOptions, signal: AbortSignal): Promise<void> {
   const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
   const missedHeartbeats = parseCount(options.missedHeartbeats, '--missed-heartbeats')
+  const optionalDuration = (text: string | undefined, option: string): number | undefined =>
+    text === undefined ? undefined : parseDuration(text, option)
+  const jobs = {
+    schedulerIntervalMs: optionalDuration(options.schedulerInterval, '--scheduler-interval'),
+    dispatchIntervalMs: optionalDuration(options.dispatchInterval, '--dispatch-interval'),
+    ackDeadlineMs: optionalDuration(options.ackDeadline, '--ack-deadline'),
+    leaseTtlMs: optionalDuration(options.leaseTtl, '--lease-ttl'),
+  }
   const { pino } = await import('pino')
   const { startCoordinator } = await import('../coordinator/control/index.js')
   const logger = pino({ base: { name: 'lifeboat-coordinator', pid: process.pid } })
@@ -151,6 +167,7 @@ async function runCoordinator(options: StartOptions, signal: AbortSignal): Promi
       enrolListen: options.enrolListen.length > 0 ? options.enrolListen : undefined,
       heartbeatIntervalMs,
       missedHeartbeats,
+      jobs,
       software: softwareVersion(),
       signal,
     },
