@@ -7,7 +7,7 @@
  * `coordinator`.
  */
 import { type Static, Type } from '@sinclair/typebox'
-import { MAX_SOFTWARE_LENGTH } from './limits.js'
+import { MAX_ADDR_LENGTH, MAX_CONNECTOR_ADDRS, MAX_SOFTWARE_LENGTH } from './limits.js'
 import { MessageType } from './message-types.js'
 import { ErrorBodySchema, Id, Message, NodeId, Text, Uint, VersionSchema } from './schema-types.js'
 
@@ -24,6 +24,11 @@ export const HelloSchema = Message(MessageType.HELLO, {
   role: NodeRole,
   site: Type.Optional(Id),
   software: Text(MAX_SOFTWARE_LENGTH, 1),
+  /**
+   * Control 1.1, a connector's session HELLO only: the multiaddrs of its block listener, each ending
+   * in its /p2p/ id, which the coordinator puts in the replication payloads it offers (§8).
+   */
+  addrs: Type.Optional(Type.Array(Text(MAX_ADDR_LENGTH, 1), { maxItems: MAX_CONNECTOR_ADDRS })),
 })
 export type Hello = Static<typeof HelloSchema>
 

@@ -11,6 +11,7 @@ import {
   MAX_BOOT_GROUP,
   MAX_CONNECTOR_ADDRS,
   MAX_JOB_VOLUMES,
+  MAX_PRUNE_POINTS,
   MAX_SOURCE_LENGTH,
   MAX_STEP_VMS,
   MAX_VOLUME_SIZE,
@@ -91,6 +92,8 @@ export const MaintenancePayload = Type.Object({
   task: Type.Union([Type.Literal('upgrade'), Type.Literal('rotate-key'), Type.Literal('prune')]),
   tenant: Type.Optional(Id),
   params: Type.Optional(ScalarMap),
+  /** Control 1.1, `prune` only: the recovery points retention expired, which the connector deletes. */
+  points: Type.Optional(Type.Array(Id, { maxItems: MAX_PRUNE_POINTS })),
 })
 export type MaintenancePayload = Static<typeof MaintenancePayload>
 

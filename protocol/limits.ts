@@ -105,6 +105,9 @@ export const MAX_BOOT_GROUP = 1000
 export const MAX_CONNECTOR_ADDRS = 16
 export const MAX_ADDR_LENGTH = 512
 
+/** §8: recovery points a prune maintenance payload names (control 1.1). */
+export const MAX_PRUNE_POINTS = 4096
+
 /** §8: a volume's source locator (path, device, driver URI). */
 export const MAX_SOURCE_LENGTH = 1024
 

@@ -9,7 +9,7 @@ export type { ProtocolVersion }
 
 /** Node ↔ coordinator: enrolment, heartbeats, jobs, leases, status updates, logs. */
 export const CONTROL_PROTOCOL_ID = '/lifeboat/control/1.0.0'
-export const CONTROL_PROTOCOL_VERSION: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 0 })
+export const CONTROL_PROTOCOL_VERSION: Readonly<ProtocolVersion> = Object.freeze({ major: 1, minor: 1 })
 
 /**
  * Node → coordinator's enrolment listener: HELLO, ENROL, ENROL_ACCEPTED / ERROR. Control messages and

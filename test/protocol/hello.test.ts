@@ -40,7 +40,7 @@ describe('protocol IDs', () => {
   it('name the major version only, and match the versions spoken', () => {
     expect(CONTROL_PROTOCOL_ID).toBe(`/lifeboat/control/${CONTROL_PROTOCOL_VERSION.major}.0.0`)
     expect(BLOCKS_PROTOCOL_ID).toBe(`/lifeboat/blocks/${BLOCKS_PROTOCOL_VERSION.major}.0.0`)
-    expect(formatVersion(CONTROL_PROTOCOL_VERSION)).toBe('1.0')
+    expect(formatVersion(CONTROL_PROTOCOL_VERSION)).toBe('1.1')
   })
 })
 
@@ -87,10 +87,13 @@ describe('decoding a hello of another major', () => {
       peer: { id: 'x' },
       caps: ['zstd'],
     }
-    for (const decode of [decodeControlMessage, decodeDataMessage]) {
+    for (const [decode, spoken] of [
+      [decodeControlMessage, '1.1'],
+      [decodeDataMessage, '1.0'],
+    ] as const) {
       const error = thrown(() => decode(loose.pack(future)))
       expect(error).toBeInstanceOf(VersionMismatchError)
-      expect(error.message).toBe('peer speaks protocol 2.5, this side speaks 1.0')
+      expect(error.message).toBe(`peer speaks protocol 2.5, this side speaks ${spoken}`)
     }
   })
 
@@ -102,7 +105,7 @@ describe('decoding a hello of another major', () => {
   it('accepts a hello of a higher minor with fields it does not know', () => {
     const newer = { ...hello, protocol: { major: 1, minor: 9 }, resumeToken: 'abc' }
     const decoded = decodeControlMessage(loose.pack(newer))
-    expect(checkHello(expectHello(decoded), CONTROL_PROTOCOL_VERSION)).toEqual({ major: 1, minor: 0 })
+    expect(checkHello(expectHello(decoded), CONTROL_PROTOCOL_VERSION)).toEqual({ major: 1, minor: 1 })
   })
 })
 

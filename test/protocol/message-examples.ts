@@ -83,6 +83,18 @@ const control: [string, ControlMessage][] = [
     },
   ],
   [
+    'hello-connector-addrs',
+    {
+      t: 1,
+      protocol: { major: 1, minor: 1 },
+      nodeId: NODE,
+      role: 'connector',
+      site: 'cloud-west',
+      software: 'lifeboat/0.2.0',
+      addrs: [`/ip4/203.0.113.7/tcp/7410/p2p/${NODE}`],
+    },
+  ],
+  [
     'hello-coordinator',
     {
       t: 1,
@@ -230,6 +242,21 @@ const control: [string, ControlMessage][] = [
       leaseTtlMs: 600_000,
       attempt: 1,
       payload: { task: 'prune', tenant: 'acme', params: { keepDays: 30 } },
+    },
+  ],
+  [
+    'job-offer-prune-points',
+    {
+      t: 19,
+      rid: 8,
+      jobId: 'job-a2e8',
+      jobType: 'maintenance',
+      leaseId: 'lease-23',
+      fencingToken: 1211,
+      ackDeadlineMs: 60_000,
+      leaseTtlMs: 600_000,
+      attempt: 1,
+      payload: { task: 'prune', tenant: 'acme', points: ['job-7f3a.disk-0', 'job-7f3b.disk-0'] },
     },
   ],
   ['job-ack-accepted', { t: 20, rid: 3, jobId: 'job-7f3a', leaseId: 'lease-19', accepted: true }],
