@@ -79,6 +79,13 @@ export interface ControlServer {
   /** The node's latest load report while it is online (for the dispatcher). */
   loadOf(nodeId: string): NodeLoad | undefined
   isOnline(nodeId: string): boolean
+  /**
+   * The block listen addresses the node's current session HELLO announced (control 1.1 `addrs`):
+   * where appliances reach a connector. Undefined when the node has no session or announced none.
+   */
+  blockAddressesOf(nodeId: string): string[] | undefined
+  /** The control version negotiated with the node's current session, undefined without one. */
+  sessionVersionOf(nodeId: string): { major: number; minor: number } | undefined
   /** Node ids with an open session, in no particular order. */
   sessionNodes(): string[]
   /** Resolves when every status write queued so far is stored (tests, shutdown). */
@@ -112,6 +119,8 @@ class DefaultControlServer implements ControlServer {
   #statusReplay: StatusReplayHandler | undefined
   readonly #enrol: EnrolListener
   readonly #sessions = new Map<string, ControlChannel>()
+  /** The HELLO each current session opened with. */
+  readonly #sessionHellos = new Map<string, Hello>()
   readonly #running = new Set<Promise<void>>()
   #node: LifeboatNode | undefined
   #stopping = new AbortController()
@@ -217,6 +226,20 @@ class DefaultControlServer implements ControlServer {
     return this.#liveness.isOnline(nodeId)
   }
 
+  blockAddressesOf(nodeId: string): string[] | undefined {
+    const addrs = this.#sessionHellos.get(nodeId)?.addrs
+    return addrs === undefined || addrs.length === 0 ? undefined : [...addrs]
+  }
+
+  sessionVersionOf(nodeId: string): { major: number; minor: number } | undefined {
+    const hello = this.#sessionHellos.get(nodeId)
+    if (hello === undefined) return undefined
+    return {
+      major: CONTROL_PROTOCOL_VERSION.major,
+      minor: Math.min(CONTROL_PROTOCOL_VERSION.minor, hello.protocol.minor),
+    }
+  }
+
   sessionNodes(): string[] {
     return [...this.#sessions.keys()]
   }
@@ -248,13 +271,16 @@ class DefaultControlServer implements ControlServer {
           now: this.#now,
           hello: () => this.#hello(),
           statusReplay: () => this.#statusReplay,
-          register: (nodeId, channel) => {
+          register: (nodeId, channel, hello) => {
             const previous = this.#sessions.get(nodeId)
             this.#sessions.set(nodeId, channel)
+            this.#sessionHellos.set(nodeId, hello)
             return previous
           },
           unregister: (nodeId, channel) => {
-            if (this.#sessions.get(nodeId) === channel) this.#sessions.delete(nodeId)
+            if (this.#sessions.get(nodeId) !== channel) return
+            this.#sessions.delete(nodeId)
+            this.#sessionHellos.delete(nodeId)
           },
         },
       )
@@ -307,6 +333,7 @@ class DefaultControlServer implements ControlServer {
     if (node !== undefined) await node.stop()
     await Promise.all(this.#running)
     this.#sessions.clear()
+    this.#sessionHellos.clear()
     await this.#liveness.stop()
   }
 

@@ -47,8 +47,11 @@ export interface NodeSessionComponents {
   now: () => number
   /** The coordinator's own HELLO. */
   hello: () => Hello
-  /** Makes `channel` the node's current session; returns the one it replaces, if any. */
-  register: (nodeId: string, channel: ControlChannel) => ControlChannel | undefined
+  /**
+   * Makes `channel` the node's current session, opened with `hello`; returns the one it replaces,
+   * if any.
+   */
+  register: (nodeId: string, channel: ControlChannel, hello: Hello) => ControlChannel | undefined
   /** Forgets `channel` if it is still the node's current session. */
   unregister: (nodeId: string, channel: ControlChannel) => void
   /**
@@ -185,7 +188,7 @@ async function openSession(
       ),
     )
   }
-  const replaced = components.register(peerId, channel)
+  const replaced = components.register(peerId, channel, hello)
   replaced?.abort(
     new ControlError(ControlErrorCode.SESSION_REPLACED, 'a newer session of this node replaced this one', {
       remediation: 'Nothing: the node reconnected.',
