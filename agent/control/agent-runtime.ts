@@ -121,18 +121,25 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
     } else if (init.token !== undefined) {
       logger.info({ event: 'already-enrolled', nodeId }, 'already enrolled: the token was not used')
     }
+    let blockAddresses: string[] | undefined
     if (blockListen.length > 0) {
       const site = enrolment.node.site
-      await startBlockListener(node, {
+      const listener = await startBlockListener(node, {
         site,
         software: init.software ?? 'lifeboat',
         logger,
         signal: init.signal,
       })
+      blockAddresses = listener.addresses
     }
     let jobs: JobRunner | undefined
     const client = createControlClient(
-      { ...init, site: enrolment.node.site, activeJobs: init.activeJobs ?? (() => jobs?.activeJobs ?? 0) },
+      {
+        ...init,
+        site: enrolment.node.site,
+        blockAddresses: init.blockAddresses ?? blockAddresses,
+        activeJobs: init.activeJobs ?? (() => jobs?.activeJobs ?? 0),
+      },
       { node, logger },
     )
     jobs = createJobRunner(

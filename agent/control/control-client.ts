@@ -42,6 +42,8 @@ export interface ControlClientInit extends LoadSources {
   role: 'appliance' | 'connector'
   /** The site the node enrolled in (from its enrolment record). */
   site?: string
+  /** A connector's block listen addresses (each ending in /p2p/<its id>), sent in its session hello. */
+  blockAddresses?: string[]
   /** Default DEFAULT_HEARTBEAT_INTERVAL_MS. */
   heartbeatIntervalMs?: number
   /** Half a frame then this long without a byte ends the session. Default 30 s. */
@@ -215,6 +217,7 @@ export class ControlClient {
           role: this.#init.role,
           site: this.#init.site,
           software: this.#init.software,
+          blockAddresses: this.#init.blockAddresses,
           heartbeatIntervalMs: this.#init.heartbeatIntervalMs,
           idleTimeoutMs: this.#init.frameIdleTimeoutMs,
           signal,

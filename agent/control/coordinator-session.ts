@@ -36,6 +36,8 @@ export interface CoordinatorSessionOptions {
   /** The site the node enrolled in, announced in its hello. */
   site?: string
   software: string
+  /** A connector's block listen addresses, announced in its hello (control 1.1 `addrs`). */
+  blockAddresses?: string[]
   heartbeatIntervalMs: number
   idleTimeoutMs: number
   /** Ends the session when aborted (the client stops). */
@@ -108,6 +110,9 @@ export async function runCoordinatorSession(
         role: options.role,
         ...(options.site === undefined ? {} : { site: options.site }),
         software: options.software,
+        ...(options.blockAddresses === undefined || options.blockAddresses.length === 0
+          ? {}
+          : { addrs: options.blockAddresses }),
       },
       signal,
     )
