@@ -8,7 +8,8 @@
  * - JOB_ACK accepted → acknowledgeJob (the lease starts), `acknowledged`; declined → the
  *   dispatcher's handBack (another node gets it);
  * - LEASE_RENEWAL → renewLease → LEASE_RENEWED, or an ERROR (JOB_LEASE_LOST) so the node stops;
- * - PROGRESS, LOG_ENTRY → the job's log, and `running` on the first progress;
+ * - PROGRESS → the job's progress, latest wins by seq (progress-board.ts), and `running` on the
+ *   first; LOG_ENTRY → the job's log;
  * - RESULT → completeJob (`succeeded`) or failJob (`retried`, or `failed` when final);
  * - JOB_HANDBACK → the dispatcher's handBack.
  * Every status update is answered with a STATUS_ACK of its `seq` once stored, or with an ERROR
@@ -44,6 +45,7 @@ import { type CoordinatorLogger, silentLogger } from '../events/logger.js'
 import type { Clock } from '../scheduling/clock.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import { offerUnsent, wrongJob } from './errors.js'
+import { createProgressBoard, type JobProgress } from './progress-board.js'
 
 /** How long the node has to answer the job stream's HELLO before the offer counts as unsent. */
 export const DEFAULT_JOB_HELLO_TIMEOUT_MS = 10_000
@@ -52,7 +54,7 @@ const SILENT_TTLS = 2
 
 export type JobLinkStore = Pick<
   MetadataStore,
-  'findNode' | 'acknowledgeJob' | 'renewLease' | 'completeJob' | 'failJob' | 'appendJobLog'
+  'findNode' | 'acknowledgeJob' | 'renewLease' | 'completeJob' | 'failJob' | 'appendJobLog' | 'getJob'
 >
 
 export interface JobLinkInit {
@@ -61,6 +63,8 @@ export interface JobLinkInit {
   /** Half a frame then this long without a byte ends a job stream. Default 30 s. */
   frameIdleTimeoutMs?: number
   software?: string
+  /** Jobs whose latest progress is kept (progress-board.ts). Default DEFAULT_MAX_PROGRESS_JOBS. */
+  maxProgressJobs?: number
 }
 
 export interface JobLinkComponents {
@@ -96,6 +100,8 @@ export interface JobLink {
     nodeId: string,
     items: readonly StatusUpdate[],
   ): Promise<StatusReplayOutcome>
+  /** The job's latest progress (latest wins by seq), while a node runs it; undefined otherwise. */
+  progressOf(tenantId: string, jobId: string): JobProgress | undefined
   /** Conversations in progress. */
   readonly active: number
   /** Ends every conversation (the streams are reset) and waits for them. */
@@ -112,6 +118,7 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
   const log = components.log ?? silentLogger
   const helloTimeoutMs = init.helloTimeoutMs ?? DEFAULT_JOB_HELLO_TIMEOUT_MS
   const conversations = new Set<Promise<void>>()
+  const progress = createProgressBoard({ maxJobs: init.maxProgressJobs })
   let stopping = new AbortController()
 
   const hello = (): Hello => ({
@@ -245,7 +252,7 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
           }
           let final = false
           try {
-            final = await storeUpdate(update, tenantId, nodeId, leaseId, now, () => {
+            final = await storeUpdate(update, tenantId, nodeId, leaseId, now, false, () => {
               if (running || !acknowledged) return
               running = true
               events?.emit('running', { ...base, at: now })
@@ -282,26 +289,36 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
     }
   }
 
-  /** Stores one status update; true when it ends the job's conversation. */
+  /**
+   * Stores one status update; true when it ends the job's conversation. `replayed`: it came in a
+   * STATUS_REPLAY, so a PROGRESS counts only if its node still holds the job.
+   */
   const storeUpdate = async (
     update: Progress | LogEntry | JobResult | JobHandback,
     tenantId: string,
     nodeId: string,
     leaseId: string,
     now: number,
+    replayed: boolean,
     onProgress: () => void,
   ): Promise<boolean> => {
     const base = { tenantId, jobId: update.jobId, nodeId, leaseId }
     switch (update.t) {
       case MessageType.PROGRESS: {
-        await store.appendJobLog(tenantId, update.jobId, {
-          at: update.at,
-          level: 'info',
-          step: update.step,
-          message: `${update.percent}%${update.bytesTotal === undefined ? '' : ` of ${update.bytesTotal} bytes`}`,
+        if (replayed) {
+          // A job the node no longer holds (finished, re-dispatched, gone) shows its holder's progress.
+          const job = await store.getJob(tenantId, update.jobId)
+          if (job === undefined || job.state !== 'running' || job.lease?.nodeId !== nodeId) return false
+        }
+        progress.record(tenantId, update.jobId, {
           nodeId,
-          nodeSeq: update.seq,
+          seq: update.seq,
+          at: update.at,
+          step: update.step,
           bytesDone: update.bytesDone,
+          ...(update.bytesTotal === undefined ? {} : { bytesTotal: update.bytesTotal }),
+          percent: update.percent,
+          receivedAt: now,
         })
         onProgress()
         return false
@@ -324,10 +341,12 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
       case MessageType.RESULT: {
         if (update.ok) {
           await store.completeJob(tenantId, update.jobId, leaseId, now, update.summary)
+          progress.forget(tenantId, update.jobId)
           events?.emit('succeeded', { ...base, summary: update.summary, at: now })
           return true
         }
         const job = await store.failJob(tenantId, update.jobId, leaseId, now, update.error!)
+        progress.forget(tenantId, update.jobId)
         if (job.state === 'queued') {
           events?.emit('retried', { ...base, attempt: job.attempt, reason: update.error!, at: now })
         } else {
@@ -342,7 +361,7 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
         return true
       }
       default: {
-        await components.handBack({ ...base, reason: update.reason })
+        if (await components.handBack({ ...base, reason: update.reason })) progress.forget(tenantId, update.jobId)
         return true
       }
     }
@@ -359,7 +378,7 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
       // PROGRESS and LOG_ENTRY carry no lease: they are stored by node and seq whatever lease held.
       const leaseId = 'leaseId' in item ? item.leaseId : ''
       try {
-        await storeUpdate(item, tenantId, nodeId, leaseId, now, () => {})
+        await storeUpdate(item, tenantId, nodeId, leaseId, now, true, () => {})
       } catch (error) {
         const body = toErrorBody(error)
         if (
@@ -402,6 +421,7 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
   const link: JobLink = {
     offer,
     handleStatusReplay,
+    progressOf: (tenantId, jobId) => progress.get(tenantId, jobId),
     get active() {
       return conversations.size
     },
