@@ -2,9 +2,11 @@
  * Jobs on classic-level: the transaction every job-state change runs in (LevelJobTransaction), and
  * the job queries. Keys and index entries are in level-job-layout.ts.
  *
- * The transaction reads committed records straight from the database (the store runs it inside its
- * write lock, so nothing commits meanwhile) and collects its writes as batch operations, which the
- * store commits as ONE db.batch() when the change returns. `putJob` turns a job's move from one
+ * The transaction reads records through its commit group's pending writes (group-commit.ts: the
+ * store as the group's earlier changes left it; nothing commits meanwhile) and collects its writes
+ * as batch operations, which the store commits with the rest of the group as ONE db.batch(). Range
+ * reads (the sweeper's) go to the database itself, so a transaction given `ranges` must lead its
+ * group, when nothing is pending. `putJob` turns a job's move from one
  * state to another into puts and deletes of exactly the index entries that differ, so a queued job
  * is one range read away from the dispatcher and an expired lease one range read from the sweeper,
  * whatever the number of jobs.
@@ -18,14 +20,21 @@ import * as protection from './level-protection-layout.js'
 import { findNode, getRecord, put } from './level-records.js'
 import type { Node, Site } from './metadata-store.js'
 import type { StoreDatabase, StoreOperation } from './migrations.js'
+import type { RecordReader } from './pending-writes.js'
 import type { Plan, ProtectedVm } from './protection-records.js'
 
 export class LevelJobTransaction implements JobTransaction {
   readonly operations: StoreOperation[] = []
-  readonly #db: StoreDatabase
+  readonly #db: RecordReader
+  readonly #ranges: StoreDatabase | undefined
 
-  constructor(db: StoreDatabase) {
-    this.#db = db
+  /**
+   * `reads` serves every point read; `ranges`, the database, serves the sweeper's range reads and
+   * is given only to a change that leads its group (without it those reads are a programming error).
+   */
+  constructor(reads: RecordReader, ranges?: StoreDatabase) {
+    this.#db = reads
+    this.#ranges = ranges
   }
 
   getJob(tenantId: string, jobId: string): Promise<Job | undefined> {
@@ -54,11 +63,11 @@ export class LevelJobTransaction implements JobTransaction {
   }
 
   lapsedOffers(now: number, limit: number): Promise<Job[]> {
-    return jobsUpTo(this.#db, jobs.JOB_OFFERS_PREFIX, now, limit, 'offered')
+    return jobsUpTo(this.#rangeReader('lapsedOffers'), jobs.JOB_OFFERS_PREFIX, now, limit, 'offered')
   }
 
   expiredLeases(now: number, limit: number): Promise<Job[]> {
-    return jobsUpTo(this.#db, jobs.JOB_LEASES_PREFIX, now, limit, 'running')
+    return jobsUpTo(this.#rangeReader('expiredLeases'), jobs.JOB_LEASES_PREFIX, now, limit, 'running')
   }
 
   findNode(nodeId: string): Promise<Node | undefined> {
@@ -75,6 +84,12 @@ export class LevelJobTransaction implements JobTransaction {
 
   getPlan(tenantId: string, planId: string): Promise<Plan | undefined> {
     return getRecord(this.#db, protection.planKey(tenantId, planId), protection.decodePlan)
+  }
+
+  #rangeReader(what: string): StoreDatabase {
+    // A range read would miss the group's pending writes: only a change that leads may make one.
+    if (this.#ranges === undefined) throw new Error(`${what} needs a transaction that leads its commit group`)
+    return this.#ranges
   }
 }
 

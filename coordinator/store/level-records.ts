@@ -12,13 +12,14 @@ import { corrupt, notOpen, StoreError, StoreErrorCode } from './errors.js'
 import * as layout from './level-layout.js'
 import type { Node } from './metadata-store.js'
 import type { StoreDatabase, StoreOperation } from './migrations.js'
+import type { RecordReader } from './pending-writes.js'
 
 export function put(key: string, record: object): StoreOperation {
   return { type: 'put', key, value: layout.encodeRecord(record) }
 }
 
 export async function getRecord<T>(
-  db: StoreDatabase,
+  db: RecordReader,
   key: string,
   decode: layout.RecordCodec<T>,
 ): Promise<T | undefined> {
@@ -37,7 +38,7 @@ export async function listRecords<T>(
 }
 
 /** The node with this id in any tenant, through the directory; a dangling entry is corruption. */
-export async function findNode(db: StoreDatabase, nodeId: string): Promise<Node | undefined> {
+export async function findNode(db: RecordReader, nodeId: string): Promise<Node | undefined> {
   const directoryKey = layout.nodeDirectoryKey(nodeId)
   const entry = await getRecord(db, directoryKey, layout.decodeNodeDirectoryEntry)
   if (entry === undefined) return undefined

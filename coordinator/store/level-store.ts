@@ -2,14 +2,20 @@
  * The metadata store on classic-level (LevelDB): the coordinator's default backend (DESIGN.md
  * "Coordinator storage"). Keys and values are laid out in level-layout.ts and docs/STORE.md.
  *
- * LevelDB has no transactions, only atomic batches. So every *change* (a method that writes) runs
- * its reads, its checks and its single `db.batch()` inside one in-process async mutex (WriteLock):
- * changes never interleave, and each commits all of its records or none. That is enough because
- * LevelDB's LOCK file keeps any other process, or another instance in this one, from opening the same
- * directory (STORE_LOCKED). Batches are written with `sync: true` by default, so a change that has
- * returned survives a power cut, not only a crash of this process — except lease renewals, which
- * skip the fsync (renew-lease.ts says why that is safe). Reads run outside the mutex: each reads
- * committed records only, never half of a batch.
+ * LevelDB has no transactions, only atomic batches. So every *change* (a method that writes) is
+ * planned — its reads, its checks, its operations — one at a time through one in-process group
+ * committer (group-commit.ts): changes never interleave, and each commits all of its records or
+ * none. The changes that arrive while a batch is being written are planned as one group, each
+ * reading through the writes of the group's earlier changes, and written as ONE db.batch() with one
+ * fsync; each caller still gets its own result or error, after the batch is durable. That is enough
+ * because LevelDB's LOCK file keeps any other process, or another instance in this one, from opening
+ * the same directory (STORE_LOCKED). Batches are written with `sync: true` by default, so a change
+ * that has returned survives a power cut, not only a crash of this process — except lease renewals,
+ * which skip the fsync unless a change of their group asks for it (renew-lease.ts says why that is
+ * safe). Reads run outside the committer: each reads committed records only, never half of a batch.
+ *
+ * Changes that read by key only (the job changes but expireLeases, node status) *join* a group;
+ * every other change reads ranges straight from the database and so *leads* one (group-commit.ts).
  *
  * The record kinds of schema version 2 live in their own modules (level-protection.ts,
  * level-catalogue.ts, level-jobs.ts), each change a function returning its batch; the job-state
@@ -48,6 +54,7 @@ import type { ChannelInput, NewNotificationChannel, NotificationChannel } from '
 import { planRedemption } from './enrolment-rules.js'
 import { generateEnrolmentSecret, hashEnrolmentSecret, isWellFormedSecret } from './enrolment-secret.js'
 import { alreadyExists, notFound, notOpen, StoreError, StoreErrorCode } from './errors.js'
+import { GroupCommit, type GroupStats } from './group-commit.js'
 import type { JobLogEntry, JobLogPage, NewJobLogEntry } from './job-log-records.js'
 import * as catalogue from './level-catalogue.js'
 import * as levelJobs from './level-jobs.js'
@@ -71,6 +78,7 @@ import type {
 } from './metadata-store.js'
 import { MIGRATIONS, type Migration, type StoreDatabase, type StoreOperation } from './migrations.js'
 import { nodeSeen, nodeWithStatus } from './node-changes.js'
+import type { RecordReader } from './pending-writes.js'
 import { checkPlanInput, checkTags, checkVmInput } from './protection-input.js'
 import type {
   NewPlan,
@@ -105,9 +113,10 @@ export class LevelMetadataStore implements MetadataStore {
   readonly #location: string
   readonly #sync: boolean
   readonly #migrations: readonly Migration[]
-  readonly #changes = new WriteLock()
   readonly #lifecycle = new WriteLock()
   #db: StoreDatabase | undefined
+  /** The write path of the open database (set and cleared with #db). */
+  #writer: GroupCommit | undefined
   #version = 0
 
   constructor(init: LevelStoreInit) {
@@ -140,16 +149,22 @@ export class LevelMetadataStore implements MetadataStore {
         throw toStoreError(error, 'migrating the store')
       }
       this.#db = db
+      this.#writer = new GroupCommit({
+        store: db,
+        write: (operations, sync) => db.batch(operations, { sync }),
+      })
     })
   }
 
   close(): Promise<void> {
     return this.#lifecycle.run(async () => {
       const db = this.#db
+      const writer = this.#writer
       if (db === undefined) return
       // New calls fail with STORE_NOT_OPEN from here; changes already queued still commit.
       this.#db = undefined
-      await this.#changes.idle()
+      this.#writer = undefined
+      await writer?.idle()
       await db.close()
     })
   }
@@ -690,7 +705,8 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
-    return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit))
+    // Leads its group: the sweeper's range reads do not see a group's pending writes.
+    return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit), this.#sync, true)
   }
 
   async cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
@@ -728,23 +744,28 @@ export class LevelMetadataStore implements MetadataStore {
     return this.#read('reading a fencing token', (db) => levelJobs.fencingToken(db, tenantId, volumeId))
   }
 
-  /** Runs one job-state change in a transaction and commits its writes as one batch. */
-  #jobChange<T>(what: string, change: (tx: JobTransaction) => Promise<T>, sync = this.#sync): Promise<T> {
-    return this.#change(
-      what,
-      async (db) => {
-        const tx = new levelJobs.LevelJobTransaction(db)
-        const result = await change(tx)
-        return { result, operations: tx.operations }
-      },
-      sync,
-    )
+  /**
+   * Runs one job-state change in a transaction whose writes join its commit group's batch. A change
+   * that `leads` (expireLeases: range reads) gets the database for its ranges.
+   */
+  #jobChange<T>(
+    what: string,
+    change: (tx: JobTransaction) => Promise<T>,
+    sync = this.#sync,
+    leads = false,
+  ): Promise<T> {
+    const db = this.#open()
+    return this.#submit(what, sync, leads, async (reads) => {
+      const tx = new levelJobs.LevelJobTransaction(reads, leads ? db : undefined)
+      const result = await change(tx)
+      return { result, operations: tx.operations }
+    })
   }
 
   /** Reads and rewrites one node record under the mutex; writes nothing when `update` changed nothing. */
   #updateNode(what: string, nodeId: string, update: (node: Node) => Node): Promise<Node> {
-    return this.#change(what, async (db) => {
-      const node = await findNode(db, nodeId)
+    return this.#submit(what, this.#sync, false, async (reads) => {
+      const node = await findNode(reads, nodeId)
       if (node === undefined) throw notFound('node', nodeId)
       const next = update(node)
       const unchanged = layout.encodeRecord(next) === layout.encodeRecord(node)
@@ -752,22 +773,38 @@ export class LevelMetadataStore implements MetadataStore {
     })
   }
 
-  /** Runs one change under the mutex and commits its operations as one batch. */
+  /**
+   * Runs one change that reads the database directly (ranges included): it leads its commit group,
+   * so no pending write is hidden from it, and its operations are written with the group's.
+   */
   #change<T>(
     what: string,
     plan: (db: StoreDatabase) => Promise<{ result: T; operations: StoreOperation[] }>,
     sync = this.#sync,
   ): Promise<T> {
     const db = this.#open()
-    return this.#changes.run(async () => {
-      try {
-        const { result, operations } = await plan(db)
-        if (operations.length > 0) await db.batch(operations, { sync })
-        return result
-      } catch (error) {
-        throw toStoreError(error, what)
-      }
-    })
+    return this.#submit(what, sync, true, () => plan(db))
+  }
+
+  /** Submits one change to the committer; its errors, and its group's write error, become coded. */
+  async #submit<T>(
+    what: string,
+    sync: boolean,
+    leads: boolean,
+    plan: (reads: RecordReader) => Promise<{ result: T; operations: StoreOperation[] }>,
+  ): Promise<T> {
+    this.#open()
+    try {
+      return await this.#writer!.submit({ plan, sync, leads })
+    } catch (error) {
+      throw toStoreError(error, what)
+    }
+  }
+
+  /** What the committer has done since open: groups written, changes in them, the largest group. */
+  commitStats(): GroupStats {
+    this.#open()
+    return this.#writer!.stats
   }
 
   async #read<T>(what: string, read: (db: StoreDatabase) => Promise<T>): Promise<T> {

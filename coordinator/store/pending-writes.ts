@@ -1,0 +1,51 @@
+/**
+ * The writes of a commit group not yet written, and a reader that sees the store through them.
+ *
+ * A *commit group* (group-commit.ts) plans several changes one after another and writes all their
+ * operations as one batch. Change k of a group must see the store as changes 1 … k−1 left it,
+ * although none of their writes is in the database yet: it reads through `PendingWrites`, which
+ * answers from the group's own puts and deletes first and from the database for every other key.
+ *
+ * A *record reader* is the read surface a change may use through pending writes: point reads only.
+ * Range reads (iterators) are not merged with pending writes, so a change that reads ranges must
+ * lead its group, when nothing is pending (GroupCommit's `leads`).
+ */
+import type { StoreOperation } from './migrations.js'
+
+/** Point reads of UTF-8 keys and values; a classic-level database is one. */
+export interface RecordReader {
+  get(key: string): Promise<string | undefined>
+  getMany(keys: string[]): Promise<(string | undefined)[]>
+}
+
+/** Deleted keys map to undefined; keys never written by the group are absent from the map. */
+export class PendingWrites implements RecordReader {
+  readonly #written = new Map<string, string | undefined>()
+  readonly #store: RecordReader
+
+  constructor(store: RecordReader) {
+    this.#store = store
+  }
+
+  /** True while the group has written nothing: reads then see exactly the database. */
+  get empty(): boolean {
+    return this.#written.size === 0
+  }
+
+  /** Applies a change's operations in order, as the batch will: the last write of a key wins. */
+  apply(operations: readonly StoreOperation[]): void {
+    for (const op of operations) this.#written.set(op.key, op.type === 'put' ? op.value : undefined)
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    if (this.#written.has(key)) return this.#written.get(key)
+    return this.#store.get(key)
+  }
+
+  async getMany(keys: string[]): Promise<(string | undefined)[]> {
+    const missing = keys.filter((key) => !this.#written.has(key))
+    const read = missing.length === 0 ? [] : await this.#store.getMany(missing)
+    const fromStore = new Map(missing.map((key, n) => [key, read[n]]))
+    return keys.map((key) => (this.#written.has(key) ? this.#written.get(key) : fromStore.get(key)))
+  }
+}
