@@ -19,9 +19,21 @@ export const MAX_DISPATCH_BATCH_SIZE = 10_000
 /** JOB_OFFER sends in progress at once. */
 export const DEFAULT_MAX_OFFERS_IN_FLIGHT = 32
 export const MAX_MAX_OFFERS_IN_FLIGHT = 1_024
-/** How long a job whose exclusions leave no node waits before an excluded node is tried again. */
+/**
+ * How long a job whose exclusions leave no node waits before an excluded node is tried again. Its
+ * default follows the ack deadline (exclusionGraceFor); this is the value at the default deadline.
+ */
 export const DEFAULT_EXCLUSION_GRACE_MS = DEFAULT_ACK_DEADLINE_MS
 export const MAX_EXCLUSION_GRACE_MS = 24 * 60 * 60 * 1000
+
+/**
+ * The default exclusion grace for an ack deadline: one more ack deadline. A node that let an offer
+ * lapse is passed over for as long as it was given to answer, so a short deadline (a test, a LAN)
+ * retries it soon and a long one does not hammer a node that is slow to answer.
+ */
+export function exclusionGraceFor(ackDeadlineMs: number): number {
+  return Math.min(ackDeadlineMs, MAX_EXCLUSION_GRACE_MS)
+}
 
 export interface DispatcherInit {
   /** Default DEFAULT_DISPATCH_INTERVAL_MS. */
@@ -32,7 +44,7 @@ export interface DispatcherInit {
   batchSize?: number
   /** Default DEFAULT_MAX_OFFERS_IN_FLIGHT. */
   maxOffersInFlight?: number
-  /** Default DEFAULT_EXCLUSION_GRACE_MS. */
+  /** Default exclusionGraceFor(ackDeadlineMs): the ack deadline. */
   exclusionGraceMs?: number
   /** Node selection rules; defaults in node-selection.ts. */
   staleAfterIntervals?: number
@@ -80,7 +92,7 @@ export function dispatcherOptions(init: DispatcherInit): DispatcherOptions {
   )
   const exclusionGraceMs = checkDispatchOption(
     'exclusionGraceMs',
-    init.exclusionGraceMs ?? DEFAULT_EXCLUSION_GRACE_MS,
+    init.exclusionGraceMs ?? exclusionGraceFor(ackDeadlineMs),
     0,
     MAX_EXCLUSION_GRACE_MS,
   )
