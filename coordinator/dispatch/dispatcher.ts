@@ -5,10 +5,14 @@
  * 1. expires leases (the queue port): offers not acknowledged within the ack deadline (60 s) go
  *    back to the queue for another node, running jobs whose lease was not renewed are retried;
  * 2. takes up to `batchSize` queued jobs in queue order, skipping those whose `notBefore` is ahead;
- * 3. for each, selects a node by load (node-selection.ts), has the queue move the job to offered
- *    under a new lease, counts the offer against the node at once (offer-ledger.ts) so the next job
- *    of a burst sees it, and sends the JOB_OFFER through `offer` — at most `maxOffersInFlight` sends
- *    at once. A send that fails returns the job to the queue (its node excluded);
+ * 3. for each, in queue order, selects a node by load (node-selection.ts) and counts the offer
+ *    against the node at once (offer-ledger.ts) so the next job of a burst sees it; then, without
+ *    waiting, has the queue move the job to offered under a new lease and sends the JOB_OFFER
+ *    through `offer` — at most `maxOffersInFlight` offers (store change and send) at once. The
+ *    offers of a pass are in flight together so the store writes their changes in shared commit
+ *    groups (one fsync for many) instead of one after another. An offer the queue refuses (taken
+ *    meanwhile, or an error) is forgotten by the ledger; a send that fails returns the job to the
+ *    queue (its node excluded);
  * 4. records each job's *dispatch latency* — ready (queued and past notBefore) → offer sent — in a
  *    histogram for the benchmark.
  *
@@ -178,6 +182,34 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
     events?.emit('offered', { ...fields, attempt: body.attempt, latencyMs, at: sentAt })
   }
 
+  /** Moves the job to offered and sends the offer; never rejects (its failures are in the report). */
+  const offerAndSend = async (
+    job: QueuedJob,
+    nodeId: string,
+    now: number,
+    report: DispatchReport,
+  ): Promise<void> => {
+    let body: JobOfferBody | undefined
+    try {
+      body = await queue.offerJob({ tenantId: job.tenantId, jobId: job.jobId, nodeId, ackDeadlineMs, now })
+    } catch (error) {
+      ledger.forget(nodeId, job.jobId)
+      report.errors++
+      const failure = toErrorBody(error)
+      log.error(
+        { event: 'dispatch-failed', tenantId: job.tenantId, jobId: job.jobId, code: failure.code },
+        `cannot dispatch job ${job.jobId}: ${failure.message}`,
+      )
+      return
+    }
+    if (body === undefined) {
+      ledger.forget(nodeId, job.jobId)
+      report.raced++
+      return
+    }
+    await send(job, nodeId, body, report)
+  }
+
   const giveBack = async (
     tenantId: string,
     nodeId: string,
@@ -239,7 +271,7 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
     }
     const siteNodes = new Map<string, DispatchNode[]>()
     const seenWaiting = new Map<string, string>()
-    const sends = new Set<Promise<void>>()
+    const offers = new Set<Promise<void>>()
     for (const job of jobs.slice(0, batchSize)) {
       if (job.notBefore !== undefined && job.notBefore > now) continue
       try {
@@ -258,22 +290,11 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
           continue
         }
         const nodeId = selection.node.nodeId
-        const body = await queue.offerJob({
-          tenantId: job.tenantId,
-          jobId: job.jobId,
-          nodeId,
-          ackDeadlineMs,
-          now,
-        })
-        if (body === undefined) {
-          report.raced++
-          continue
-        }
-        // Counted before the send so the next job of this pass already sees the node as busier.
+        // Counted before the offer so the next job of this pass already sees the node as busier.
         ledger.record(nodeId, job.jobId, now)
-        const sending = send(job, nodeId, body, report).finally(() => sends.delete(sending))
-        sends.add(sending)
-        if (sends.size >= maxOffersInFlight) await Promise.race(sends)
+        const offering = offerAndSend(job, nodeId, now, report).finally(() => offers.delete(offering))
+        offers.add(offering)
+        if (offers.size >= maxOffersInFlight) await Promise.race(offers)
       } catch (error) {
         report.errors++
         const body = toErrorBody(error)
@@ -283,7 +304,7 @@ export function createDispatcher(init: DispatcherInit, components: DispatcherCom
         )
       }
     }
-    await Promise.all(sends)
+    await Promise.all(offers)
     waitingReasons = seenWaiting
     // A full batch may have more behind it.
     if (jobs.length >= batchSize && report.offered > 0) loop.poke()
