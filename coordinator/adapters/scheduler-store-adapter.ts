@@ -12,10 +12,15 @@
  * - The *connector* of a replication cycle is an enrolled connector of the plan's target site
  *   (the first by id): where the appliance sends blocks. Its addresses are left empty; the
  *   appliance reaches it through the coordinator's relay plan, which later issues fill in.
+ * - A maintenance plan has no VM, so the store's active-cycle guard does not cover it: `enqueue`
+ *   refuses a maintenance run with `active` while one of the plan's jobs is queued, offered or
+ *   running (found through the store's by-plan job index), so runs of a slow maintenance task
+ *   coalesce instead of piling up (docs/SCHEDULING.md §3). The check and the enqueue are two store
+ *   calls: scheduler passes never overlap, so only a manual job of the same plan can slip between.
  */
 
 import { unschedulable } from '../job-link/errors.js'
-import type { JobPayload, JobType, NewJob } from '../jobs/job.js'
+import type { JobPayload, JobState, JobType, NewJob } from '../jobs/job.js'
 import type { ScheduledJob, ScheduledPlan, SchedulerStore } from '../scheduling/scheduler-store.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import type { MaintenanceAction, Plan } from '../store/protection-records.js'
@@ -30,6 +35,7 @@ export type SchedulerAdapterStore = Pick<
   | 'enqueueJob'
   | 'getProtectedVm'
   | 'listNodes'
+  | 'listJobs'
 >
 
 export interface SchedulerStoreAdapterInit {
@@ -42,6 +48,9 @@ const MAINTENANCE_TASKS: Record<MaintenanceAction, 'upgrade' | 'rotate-key' | 'p
   'rotate-keys': 'rotate-key',
   'prune-recovery-points': 'prune',
 }
+
+/** The states in which a maintenance plan's job holds back the plan's next run. */
+const ACTIVE_STATES: readonly JobState[] = ['queued', 'offered', 'running']
 
 export function createSchedulerStoreAdapter(
   init: SchedulerStoreAdapterInit,
@@ -99,6 +108,15 @@ export function createSchedulerStoreAdapter(
     throw unschedulable(plan.id, `${plan.job.type} plans are not scheduled yet`)
   }
 
+  /** Whether one of the maintenance plan's jobs is still queued, offered or running. */
+  const maintenanceActive = async (plan: Plan): Promise<boolean> => {
+    for (const state of ACTIVE_STATES) {
+      const active = await store.listJobs(plan.tenantId, { planId: plan.id, state }, { limit: 1 })
+      if (active.length > 0) return true
+    }
+    return false
+  }
+
   return {
     async listEnabledPlans(): Promise<ScheduledPlan[]> {
       const plans = await store.listEnabledPlans()
@@ -131,6 +149,9 @@ export function createSchedulerStoreAdapter(
     async enqueue(job) {
       const plan = await store.getPlan(job.tenantId, job.planId)
       if (plan === undefined || !plan.enabled) return { enqueued: false, reason: 'plan-gone' }
+      if (plan.job.type === 'maintenance' && (await maintenanceActive(plan))) {
+        return { enqueued: false, reason: 'active' }
+      }
       const result = await store.enqueueJob(job.tenantId, await newJob(plan, job), job.enqueuedAt)
       return result.enqueued ? { enqueued: true } : { enqueued: false, reason: result.reason }
     },

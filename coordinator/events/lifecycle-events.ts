@@ -100,6 +100,23 @@ export interface RpoAtRiskEvent {
   at: number
 }
 
+/**
+ * A plan's due run was held back because the plan's previous job is still active: the maintenance
+ * counterpart of `rpo-at-risk` (docs/SCHEDULING.md §5). Raised once when the hold starts
+ * (`held: true`) and once when a run is enqueued again (`held: false`).
+ */
+export interface RunHeldEvent {
+  tenantId: string
+  planId: string
+  jobType: string
+  held: boolean
+  /** The due time that could not be enqueued (when raised). */
+  blockedDueAt?: number
+  /** The due time of the last run enqueued, if any. */
+  lastDueAt?: number
+  at: number
+}
+
 export interface NodePresenceEvent {
   nodeId: string
   tenantId: string
@@ -152,6 +169,7 @@ export interface LifecycleEventMap {
   failed: JobFailedEvent
   retried: JobRetriedEvent
   'rpo-at-risk': RpoAtRiskEvent
+  'run-held': RunHeldEvent
   'node-online': NodePresenceEvent
   'node-offline': NodeOfflineEvent
   'site-load': SiteLoadEvent
@@ -168,6 +186,7 @@ export const LIFECYCLE_EVENT_TYPES: readonly LifecycleEventType[] = [
   'failed',
   'retried',
   'rpo-at-risk',
+  'run-held',
   'node-online',
   'node-offline',
   'site-load',

@@ -14,6 +14,10 @@
  * If the store refuses because the plan's VM still has a cycle queued or running, nothing is
  * recorded (the run stays due and coalesces with later ones) and a replication plan is flagged
  * *RPO at risk* with its lag; the flag and its `rpo-at-risk` event change once, not every pass.
+ * A maintenance plan whose previous job is still active is *held* instead: its run stays due and
+ * coalesces the same way, and `run-held` is emitted once when the hold starts and once when a run
+ * is enqueued again. The hold is remembered in memory (an RPO is stored; a hold is only a warning),
+ * so after a restart a plan still held is announced once more.
  *
  * A pass never overlaps the previous one: an evaluate() while one runs returns at once, skipped.
  * A failure in one plan is logged with its code and the other plans carry on.
@@ -74,6 +78,9 @@ export interface EvaluationReport {
   blocked: number
   rpoRaised: number
   rpoCleared: number
+  /** Maintenance plans whose hold started / ended in this pass (`run-held`). */
+  holdsRaised: number
+  holdsCleared: number
   /** Plans whose evaluation failed (logged with the code). */
   failed: number
   /** Set when the pass could not list plans at all. */
@@ -106,6 +113,8 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
   const log = components.log ?? silentLogger
   /** Plans whose last evaluation failed, with the code: a failure repeating every pass is logged once. */
   let failing = new Map<string, string>()
+  /** Plans (`tenant/plan`) that are not replication plans and whose run is held back, by blocked due time. */
+  const held = new Map<string, number>()
   let inFlight: Promise<EvaluationReport> | undefined
 
   const evaluatePlan = async (plan: ScheduledPlan, now: number, report: EvaluationReport): Promise<void> => {
@@ -169,7 +178,20 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
     }
     const jobId = jobIds[0]!
     const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
+    const planKey = `${plan.tenantId}/${plan.planId}`
     if (!blocked) {
+      if (held.delete(planKey)) {
+        report.holdsCleared++
+        log.info({ event: 'run-released', ...fields }, `plan ${plan.planId}: runs are enqueued again`)
+        events?.emit('run-held', {
+          tenantId: plan.tenantId,
+          planId: plan.planId,
+          jobType: plan.jobType,
+          held: false,
+          lastDueAt: state.lastDueAt,
+          at: now,
+        })
+      }
       await store.recordDue({
         tenantId: plan.tenantId,
         planId: plan.planId,
@@ -197,7 +219,26 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
     // Some VM's previous job is still active: nothing is recorded, so the run stays due for it and
     // the next pass tries again (the VMs already enqueued answer `duplicate`).
     report.blocked++
-    if (plan.jobType !== REPLICATION_JOB_TYPE || state.rpoAtRisk !== undefined) return
+    if (plan.jobType !== REPLICATION_JOB_TYPE) {
+      if (held.has(planKey)) return
+      held.set(planKey, dueAt)
+      report.holdsRaised++
+      log.warn(
+        { event: 'run-held', ...fields, lastDueAt: state.lastDueAt },
+        `plan ${plan.planId}: run due at ${new Date(dueAt).toISOString()} held back, the previous job is still active`,
+      )
+      events?.emit('run-held', {
+        tenantId: plan.tenantId,
+        planId: plan.planId,
+        jobType: plan.jobType,
+        held: true,
+        blockedDueAt: dueAt,
+        lastDueAt: state.lastDueAt,
+        at: now,
+      })
+      return
+    }
+    if (state.rpoAtRisk !== undefined) return
     const lagMs = now - (state.lastDueAt ?? plan.anchorAt)
     await store.setRpoAtRisk(plan.tenantId, plan.planId, { since: now, blockedDueAt: dueAt })
     report.rpoRaised++
@@ -294,6 +335,8 @@ function emptyReport(at: number): EvaluationReport {
     blocked: 0,
     rpoRaised: 0,
     rpoCleared: 0,
+    holdsRaised: 0,
+    holdsCleared: 0,
     failed: 0,
   }
 }
