@@ -361,7 +361,8 @@ export function createJobLink(init: JobLinkInit, components: JobLinkComponents):
         return true
       }
       default: {
-        if (await components.handBack({ ...base, reason: update.reason })) progress.forget(tenantId, update.jobId)
+        if (await components.handBack({ ...base, reason: update.reason }))
+          progress.forget(tenantId, update.jobId)
         return true
       }
     }

@@ -19,7 +19,9 @@ describe('exclusion grace default', () => {
 
   it('an explicit grace wins over the derived one, and is still checked', () => {
     expect(dispatcherOptions({ ackDeadlineMs: 5_000, exclusionGraceMs: 0 }).exclusionGraceMs).toBe(0)
-    expect(dispatcherOptions({ ackDeadlineMs: 5_000, exclusionGraceMs: 90_000 }).exclusionGraceMs).toBe(90_000)
+    expect(dispatcherOptions({ ackDeadlineMs: 5_000, exclusionGraceMs: 90_000 }).exclusionGraceMs).toBe(
+      90_000,
+    )
     expect(() => dispatcherOptions({ exclusionGraceMs: -1 })).toThrow(
       expect.objectContaining({ code: 'DISPATCH_INVALID_OPTION' }),
     )
