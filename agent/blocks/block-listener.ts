@@ -6,11 +6,13 @@
  * opens; the connector never dials. An appliance never listens: asking it to is refused.
  *
  * A stream runs the block conversation of docs/PROTOCOL.md §4: the appliance's HELLO (checked for
- * major, role and node id), the connector's HELLO, then OPEN_VOLUME. The chunk store the connector
- * writes blocks to does not exist yet, so every OPEN_VOLUME is answered with an ERROR
- * `AGENT_BLOCKS_NOT_SUPPORTED` and the stream is closed — visibly not supported, never a fake
- * VOLUME_OPENED. Frames the codec refuses and valid messages out of place are answered per §6 and
- * the stream stays usable.
+ * major, role and node id), the connector's HELLO, then OPEN_VOLUME. With a chunk store, the
+ * OPEN_VOLUME starts a volume session (volume-session.ts; a refusal — a stale fencing token, a
+ * missing base point — is answered with the store's ERROR and the stream is closed) and the rest of
+ * the stream is served by volume-conversation.ts. Without one, every OPEN_VOLUME is answered with
+ * an ERROR `AGENT_BLOCKS_NOT_SUPPORTED` and the stream is closed — visibly not supported, never a
+ * fake VOLUME_OPENED. Frames the codec refuses and valid messages out of place are answered per §6
+ * and the stream stays usable.
  *
  * Relay seam: a connector nobody can reach will later listen on a relay reservation
  * (`/p2p/<relay>/p2p-circuit`) as well; those addresses go into the same `listen` list, and this
@@ -18,6 +20,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { ChunkStore } from '../../blockio/chunk-store/chunk-store.js'
 import {
   BLOCKS_PROTOCOL_ID,
   BLOCKS_PROTOCOL_VERSION,
@@ -25,6 +28,7 @@ import {
   type DataMessage,
   type Hello,
   MessageType,
+  type OpenVolume,
   RemoteError,
   UnexpectedMessageError,
 } from '../../protocol/index.js'
@@ -32,6 +36,8 @@ import { dialableAddresses, type LifeboatNode } from '../../transport/index.js'
 import { BlockChannel } from '../../transport/message-channel.js'
 import { type AgentLogger, silentLogger } from '../control/logger.js'
 import { BlockLinkError, BlockLinkErrorCode, blocksNotSupported, invalidBlockOption } from './errors.js'
+import { serveVolume } from './volume-conversation.js'
+import { VolumeSession } from './volume-session.js'
 
 /** The appliance's HELLO must arrive within this long after it opened the stream. */
 export const BLOCK_HELLO_TIMEOUT_MS = 10_000
@@ -48,6 +54,10 @@ export interface BlockListenerInit {
   /** Half a frame then this long without a byte ends the stream. Default 30 s. */
   idleTimeoutMs?: number
   logger?: AgentLogger
+  /** Where volumes are stored. Absent: every OPEN_VOLUME is refused AGENT_BLOCKS_NOT_SUPPORTED. */
+  chunkStore?: ChunkStore
+  /** The clock a committed point's createdAt is read from. Default Date.now. */
+  now?: () => number
   /** Stops the listener when aborted (as stop()); the node's own stop ends it as well. */
   signal?: AbortSignal
 }
@@ -149,7 +159,7 @@ async function serveBlockStream(
     if (init.site !== undefined) own.site = init.site
     await channel.send(own)
     logger.info({ event: 'block-stream-opened', peerId }, 'an appliance opened a block stream')
-    await converse(channel, peerId, logger)
+    await converse(channel, peerId, init)
   } catch (error) {
     if (stopping.aborted) return
     const code = (error as { code?: unknown }).code
@@ -203,13 +213,25 @@ async function receiveApplianceHello(
   return hello
 }
 
-/** After the hellos: OPEN_VOLUME is refused as not supported; anything else out of place per §6. */
-async function converse(channel: BlockChannel, peerId: string, logger: AgentLogger): Promise<void> {
+/**
+ * After the hellos: OPEN_VOLUME starts the volume (or is refused as not supported without a chunk
+ * store); anything else out of place per §6.
+ */
+async function converse(
+  channel: BlockChannel,
+  peerId: string,
+  init: BlockListenerInit & { logger: AgentLogger },
+): Promise<void> {
+  const { logger } = init
   for (;;) {
     const message = await channel.receive()
     if (message === undefined) return
     switch (message.t) {
       case MessageType.OPEN_VOLUME: {
+        if (init.chunkStore !== undefined) {
+          await openVolume(channel, peerId, message, { ...init, chunkStore: init.chunkStore })
+          return
+        }
         const refusal = blocksNotSupported()
         logger.warn(
           {
@@ -242,6 +264,51 @@ async function converse(channel: BlockChannel, peerId: string, logger: AgentLogg
         )
     }
   }
+}
+
+/** Starts the volume's session and serves it; a refused OPEN_VOLUME closes the stream. */
+async function openVolume(
+  channel: BlockChannel,
+  peerId: string,
+  open: OpenVolume,
+  init: BlockListenerInit & { logger: AgentLogger; chunkStore: ChunkStore },
+): Promise<void> {
+  const { logger } = init
+  const fields = {
+    peerId,
+    tenant: open.tenant,
+    jobId: open.jobId,
+    volumeId: open.volumeId,
+    fencingToken: open.fencingToken,
+  }
+  let session: VolumeSession
+  try {
+    session = await VolumeSession.start(open, { store: init.chunkStore, now: init.now ?? Date.now })
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    logger.warn(
+      { event: 'open-volume-refused', ...fields, code, err: error },
+      `refused a volume: ${(error as Error).message}`,
+    )
+    await channel.fail(error, { reType: MessageType.OPEN_VOLUME, reId: open.rid })
+    return
+  }
+  try {
+    await channel.send({ t: MessageType.VOLUME_OPENED, rid: open.rid, volumeId: open.volumeId })
+    logger.info(
+      {
+        event: 'volume-opened',
+        ...fields,
+        blockCount: open.blockCount,
+        baseRecoveryPointId: open.baseRecoveryPointId,
+      },
+      'opened a volume',
+    )
+  } catch (error) {
+    session.release()
+    throw error
+  }
+  await serveVolume({ channel, session, peerId, logger })
 }
 
 function frameRefOf(message: DataMessage): { reId?: number } {

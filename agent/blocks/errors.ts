@@ -20,6 +20,22 @@ export const BlockLinkErrorCode = {
   HELLO_TIMEOUT: 'AGENT_BLOCKS_HELLO_TIMEOUT',
   /** The peer closed the block stream without answering. */
   NO_ANSWER: 'AGENT_BLOCKS_NO_ANSWER',
+  /** The connector sent no answer to a request within the appliance's answer deadline. */
+  ANSWER_TIMEOUT: 'AGENT_BLOCKS_ANSWER_TIMEOUT',
+  /** OPEN_VOLUME's base recovery point is of another volume or another block size. */
+  BASE_MISMATCH: 'AGENT_BLOCKS_BASE_MISMATCH',
+  /** A BLOCK_BATCH whose seq is not the previous batch's + 1 (the first is 1). */
+  BATCH_OUT_OF_ORDER: 'AGENT_BLOCKS_BATCH_OUT_OF_ORDER',
+  /** A BLOCK_BATCH beyond MAX_UNACKED_BATCHES batches not yet acknowledged. */
+  TOO_MANY_UNACKED: 'AGENT_BLOCKS_TOO_MANY_UNACKED',
+  /** A HELD record names a digest the connector does not hold for the tenant. */
+  NOT_HELD: 'AGENT_BLOCKS_NOT_HELD',
+  /** A batch of this stream was refused, so the volume cannot commit: later batches and COMMIT are refused. */
+  VOLUME_INCOMPLETE: 'AGENT_BLOCKS_VOLUME_INCOMPLETE',
+  /** COMMIT's summary disagrees with what the connector received (counts, last seq, map digest). */
+  COMMIT_MISMATCH: 'AGENT_BLOCKS_COMMIT_MISMATCH',
+  /** The appliance was given a record it cannot send (out of order, past the end, no payload). */
+  INVALID_RECORD: 'AGENT_BLOCKS_INVALID_RECORD',
 } as const
 
 export type BlockLinkErrorCode = (typeof BlockLinkErrorCode)[keyof typeof BlockLinkErrorCode]
