@@ -10,6 +10,8 @@
  *   decline or an undeliverable offer (declineJob), a hand-back (handBackJob); the node is
  *   excluded either way, so the next pass prefers another.
  */
+
+import type { ReplicationCyclePayload } from '../../protocol/index.js'
 import type { DispatchQueuePort, ExpiredLease, JobOfferBody, QueuedJob } from '../dispatch/dispatch-ports.js'
 import { JobErrorCode } from '../jobs/errors.js'
 import { type Job, offerFencingToken } from '../jobs/job.js'
@@ -20,6 +22,13 @@ export type DispatchAdapterStore = Pick<
   MetadataStore,
   'nextQueuedJobs' | 'offerJob' | 'declineJob' | 'handBackJob' | 'expireLeases' | 'getJob'
 >
+
+/**
+ * Where a connector can be reached now: the block listen addresses its current session announced
+ * (ControlServer.blockAddressesOf). Addresses are live facts: a connector restarted on another port
+ * announces new ones, so they go into each offer, never into the stored job.
+ */
+export type ConnectorAddressLookup = (nodeId: string) => string[] | undefined
 
 export interface DispatchQueueAdapterInit {
   /** The lease TTL each offer announces; the store's LEASE_TTL_MS (60 s) when absent. */
@@ -68,11 +77,28 @@ export function offerBodyOf(job: Job, ackDeadlineMs: number): JobOfferBody {
   } as JobOfferBody
 }
 
+/**
+ * The offer with a replication payload's connector addresses filled from `addressesOf` when the
+ * connector announced any; otherwise as stored (the appliance then reports the connector unreachable
+ * and the cycle is retried).
+ */
+export function withConnectorAddresses(
+  body: JobOfferBody,
+  addressesOf: ConnectorAddressLookup,
+): JobOfferBody {
+  if (body.jobType !== 'replication-cycle') return body
+  const payload = body.payload as ReplicationCyclePayload
+  const addrs = addressesOf(payload.connector.nodeId)
+  if (addrs === undefined) return body
+  return { ...body, payload: { ...payload, connector: { ...payload.connector, addrs } } } as JobOfferBody
+}
+
 export function createDispatchQueueAdapter(
   init: DispatchQueueAdapterInit,
-  components: { store: DispatchAdapterStore },
+  components: { store: DispatchAdapterStore; connectorAddresses?: ConnectorAddressLookup },
 ): DispatchQueuePort {
   const { store } = components
+  const addressesOf: ConnectorAddressLookup = components.connectorAddresses ?? (() => undefined)
   const maxBatches = init.maxExpiryBatches ?? 20
 
   return {
@@ -93,7 +119,7 @@ export function createDispatchQueueAdapter(
         if (isStale(error)) return undefined
         throw error
       }
-      return offerBodyOf(job, ackDeadlineMs)
+      return withConnectorAddresses(offerBodyOf(job, ackDeadlineMs), addressesOf)
     },
 
     async returnToQueue({ tenantId, jobId, leaseId, nodeId, cause, now }) {

@@ -8,10 +8,11 @@
  * - A job's *payload* is the type-specific part of its JOB_OFFER (docs/PROTOCOL.md §8), built
  *   here at enqueue time from the plan, the VM and its volumes, so the offer carries what the node
  *   needs without another store read. A volume's `source` is the locator `lifeboat:vm/<vm>/volume/<id>`,
- *   which the appliance's volume driver resolves (the store keeps no host paths).
+ *   which the appliance's volume map resolves (agent/replication/volume-map.ts; the store keeps no
+ *   host paths). Each volume's `baseRecoveryPointId` is its newest catalogued recovery point.
  * - The *connector* of a replication cycle is an enrolled connector of the plan's target site
- *   (the first by id): where the appliance sends blocks. Its addresses are left empty; the
- *   appliance reaches it through the coordinator's relay plan, which later issues fill in.
+ *   (the first by id): where the appliance sends blocks. Its addresses are left empty here: the
+ *   dispatch adapter fills in what the connector's session announced when it offers the job.
  * - A maintenance plan has no VM, so the store's active-cycle guard does not cover it: `enqueue`
  *   refuses a maintenance run with `active` while one of the plan's jobs is queued, offered or
  *   running (found through the store's by-plan job index), so runs of a slow maintenance task
@@ -35,6 +36,7 @@ export type SchedulerAdapterStore = Pick<
   | 'enqueueJob'
   | 'getProtectedVm'
   | 'listNodes'
+  | 'listRecoveryPoints'
   | 'listJobs'
 >
 
@@ -71,12 +73,20 @@ export function createSchedulerStoreAdapter(
       tenant: plan.tenantId,
       planId: plan.id,
       vmId,
-      volumes: vm.volumes.map((volume) => ({
-        volumeId: volume.id,
-        source: `lifeboat:vm/${vmId}/volume/${volume.id}`,
-        size: volume.size,
-        blockSize: volume.blockSize,
-      })),
+      volumes: await Promise.all(
+        vm.volumes.map(async (volume) => {
+          // The newest catalogued point is the base: blocks the cycle sends no record for keep it.
+          const points = await store.listRecoveryPoints(plan.tenantId, vmId, volume.id)
+          const base = points.at(-1)
+          return {
+            volumeId: volume.id,
+            source: `lifeboat:vm/${vmId}/volume/${volume.id}`,
+            size: volume.size,
+            blockSize: volume.blockSize,
+            ...(base === undefined ? {} : { baseRecoveryPointId: base.id }),
+          }
+        }),
+      ),
       connector: { nodeId: connectors[0]!.id, addrs: [] },
     }
   }

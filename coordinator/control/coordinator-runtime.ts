@@ -153,7 +153,10 @@ export async function startCoordinator(
         maxCpu: jobs.maxCpu,
       },
       {
-        queue: createDispatchQueueAdapter({ leaseTtlMs: jobs.leaseTtlMs }, { store }),
+        queue: createDispatchQueueAdapter(
+          { leaseTtlMs: jobs.leaseTtlMs },
+          { store, connectorAddresses: (nodeId) => server.blockAddressesOf(nodeId) },
+        ),
         nodes: board,
         offer: jobLink.offer,
         clock: jobClock,

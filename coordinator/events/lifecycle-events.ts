@@ -117,6 +117,29 @@ export interface RunHeldEvent {
   at: number
 }
 
+/**
+ * Recovery points changed in the catalogue: a replication cycle's commit was recorded
+ * (`recorded`), or a prune removed expired ones (`pruned`).
+ */
+export interface RecoveryPointsEvent {
+  tenantId: string
+  jobId: string
+  change: 'recorded' | 'pruned'
+  pointIds: string[]
+  at: number
+}
+
+/**
+ * A plan's retention policy and its RPO cannot both be met (coordinator/replication/retention.ts),
+ * found when a prune run is planned. `reason` says which way.
+ */
+export interface RetentionConflictEvent {
+  tenantId: string
+  planId: string
+  reason: string
+  at: number
+}
+
 export interface NodePresenceEvent {
   nodeId: string
   tenantId: string
@@ -170,6 +193,8 @@ export interface LifecycleEventMap {
   retried: JobRetriedEvent
   'rpo-at-risk': RpoAtRiskEvent
   'run-held': RunHeldEvent
+  'recovery-points': RecoveryPointsEvent
+  'retention-conflict': RetentionConflictEvent
   'node-online': NodePresenceEvent
   'node-offline': NodeOfflineEvent
   'site-load': SiteLoadEvent
@@ -187,6 +212,8 @@ export const LIFECYCLE_EVENT_TYPES: readonly LifecycleEventType[] = [
   'retried',
   'rpo-at-risk',
   'run-held',
+  'recovery-points',
+  'retention-conflict',
   'node-online',
   'node-offline',
   'site-load',
