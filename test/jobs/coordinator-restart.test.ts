@@ -39,7 +39,9 @@ class CliProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     })
-    cleanup.add(() => this.child.exitCode === null && this.child.signalCode === null && this.child.kill('SIGKILL'))
+    cleanup.add(
+      () => this.child.exitCode === null && this.child.signalCode === null && this.child.kill('SIGKILL'),
+    )
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try {
         this.lines.push(JSON.parse(line) as Line)
@@ -148,7 +150,11 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
       },
       now - EVERY_MS + 1_000,
     )
-    const { token } = await issueEnrolmentToken(store, { tenant: 'acme', site: 'dc1', role: 'appliance' }, now)
+    const { token } = await issueEnrolmentToken(
+      store,
+      { tenant: 'acme', site: 'dc1', role: 'appliance' },
+      now,
+    )
     await store.close()
 
     const coordinatorArgs = [

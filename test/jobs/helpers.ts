@@ -6,29 +6,38 @@ import { expect } from 'vitest'
 import { type Agent, type AgentInit, startAgent } from '../../agent/control/index.js'
 import {
   type Coordinator,
+  type CoordinatorComponents,
   type CoordinatorJobsInit,
   startCoordinator,
 } from '../../coordinator/control/coordinator-runtime.js'
 import { issueEnrolmentToken } from '../../coordinator/control/index.js'
 import type { LifecycleEventMap } from '../../coordinator/events/lifecycle-events.js'
+import { CONTROL_PROTOCOL_ID, type JobOffer, MessageType } from '../../protocol/index.js'
+import { ControlChannel } from '../../transport/message-channel.js'
 import { type Cleanup, eventually, LOOPBACK, withLimit } from '../control/helpers.js'
 
 /** The tenant every job test runs in; its appliances are in site `dc1` unless told otherwise. */
 export const TENANT = 'acme'
 export const SITE = 'dc1'
 
-/** Short timers: a dispatch pass every 50 ms, 1 s to acknowledge, no re-offer to an excluded node. */
+/**
+ * Short timers: a dispatch pass every 50 ms, 1 s to acknowledge, no re-offer to an excluded node.
+ * No CPU cap: the test machine's CPU is shared and often above 90 %, which would make every node
+ * overloaded and the tests depend on the load of whatever else runs.
+ */
 export const FAST_JOBS: CoordinatorJobsInit = {
   dispatchIntervalMs: 50,
   ackDeadlineMs: 1_000,
   leaseTtlMs: 1_000,
   exclusionGraceMs: 600_000,
+  maxCpu: 1,
 }
 
 export async function startJobCoordinator(
   cleanup: Cleanup,
   jobs: CoordinatorJobsInit = {},
   prefix = 'lifeboat-jobs-',
+  components: CoordinatorComponents = {},
 ): Promise<Coordinator> {
   const c = await startCoordinator(
     {
@@ -37,7 +46,7 @@ export async function startJobCoordinator(
       enrolListen: [LOOPBACK],
       jobs: { ...FAST_JOBS, ...jobs },
     },
-    {},
+    components,
   )
   cleanup.add(() => c.stop())
   return c
@@ -129,4 +138,38 @@ export function gate(cleanup: Cleanup): { opened: Promise<void>; open: () => voi
 export async function cutOff(a: Agent): Promise<void> {
   await a.client.stop()
   for (const connection of a.node.getConnections()) connection.abort(new Error('cut off by the test'))
+}
+
+/** A job clock the test moves forward (leases, backoff) while liveness keeps real time. */
+export function movableClock(): { now: () => number; advance: (ms: number) => void } {
+  let offset = 0
+  return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) }
+}
+
+/**
+ * Replaces the agent's job runner with a node that accepts every offer and then says nothing: no
+ * renewal, no result, so its leases lapse. Returns the offers it accepted.
+ */
+export async function acceptAndGoSilent(cleanup: Cleanup, a: Agent): Promise<JobOffer[]> {
+  await a.jobs.stop()
+  const offers: JobOffer[] = []
+  const held: ControlChannel[] = []
+  cleanup.add(() => Promise.all(held.map((channel) => channel.close().catch(() => undefined))))
+  await a.client.handle(CONTROL_PROTOCOL_ID, async (stream) => {
+    const channel = new ControlChannel(stream)
+    held.push(channel)
+    const hello = await channel.receiveHello()
+    await channel.send({ ...hello!, nodeId: a.node.peerId.toString(), role: 'appliance' })
+    const offer = (await channel.receive()) as JobOffer | undefined
+    if (offer?.t !== MessageType.JOB_OFFER) return
+    offers.push(offer)
+    await channel.send({
+      t: MessageType.JOB_ACK,
+      rid: offer.rid,
+      jobId: offer.jobId,
+      leaseId: offer.leaseId,
+      accepted: true,
+    })
+  })
+  return offers
 }
