@@ -20,8 +20,11 @@
  *   calls: scheduler passes never overlap, so only a manual job of the same plan can slip between.
  */
 
+import { MAX_PRUNE_POINTS } from '../../protocol/index.js'
+import type { RetentionConflictEvent } from '../events/lifecycle-events.js'
 import { unschedulable } from '../job-link/errors.js'
 import type { JobPayload, JobState, JobType, NewJob } from '../jobs/job.js'
+import { expiredPoints, retentionConflict } from '../replication/retention.js'
 import type { ScheduledJob, ScheduledPlan, SchedulerStore } from '../scheduling/scheduler-store.js'
 import type { MetadataStore } from '../store/metadata-store.js'
 import type { MaintenanceAction, Plan } from '../store/protection-records.js'
@@ -37,6 +40,7 @@ export type SchedulerAdapterStore = Pick<
   | 'getProtectedVm'
   | 'listNodes'
   | 'listRecoveryPoints'
+  | 'listPlans'
   | 'listJobs'
 >
 
@@ -56,7 +60,11 @@ const ACTIVE_STATES: readonly JobState[] = ['queued', 'offered', 'running']
 
 export function createSchedulerStoreAdapter(
   init: SchedulerStoreAdapterInit,
-  components: { store: SchedulerAdapterStore },
+  components: {
+    store: SchedulerAdapterStore
+    /** Told when a plan's retention and RPO cannot both be met (the `retention-conflict` event). */
+    onRetentionConflict?: (conflict: RetentionConflictEvent) => void
+  },
 ): SchedulerStore {
   const { store } = components
 
@@ -104,6 +112,21 @@ export function createSchedulerStoreAdapter(
         payload: await replicationPayload(plan, job.vmId),
       }
     }
+    if (plan.job.type === 'maintenance' && plan.job.action === 'prune-recovery-points') {
+      // The connectors of the target site hold the points: one of them deletes what retention
+      // expired, then collects the chunks nothing names any more.
+      return {
+        ...base,
+        type: 'maintenance' as JobType,
+        siteId: plan.targetSiteId,
+        role: 'connector',
+        payload: {
+          task: 'prune',
+          tenant: plan.tenantId,
+          points: await expiredPointIds(plan, job.enqueuedAt),
+        },
+      }
+    }
     if (plan.job.type === 'maintenance') {
       return {
         ...base,
@@ -113,9 +136,57 @@ export function createSchedulerStoreAdapter(
         payload: { task: MAINTENANCE_TASKS[plan.job.action], tenant: plan.tenantId },
       }
     }
-    // A consistency check needs the recovery points to check, chosen by the catalogue's rules,
-    // which come with the checks themselves.
-    throw unschedulable(plan.id, `${plan.job.type} plans are not scheduled yet`)
+    if (job.vmId === undefined) throw unschedulable(plan.id, 'a consistency check must name its VM')
+    return {
+      ...base,
+      type: 'consistency-check' as JobType,
+      vmId: job.vmId,
+      // A check reads and writes no volume: it fences nothing.
+      volumeIds: [],
+      siteId: plan.targetSiteId,
+      role: 'connector',
+      payload: await checkPayload(plan, job.vmId),
+    }
+  }
+
+  /** The newest recovery point of each of the VM's volumes: what a consistency check reads. */
+  const checkPayload = async (plan: Plan, vmId: string): Promise<JobPayload> => {
+    const vm = await store.getProtectedVm(plan.tenantId, vmId)
+    if (vm === undefined) throw unschedulable(plan.id, `its VM ${vmId} no longer exists`)
+    const volumes: Array<{ volumeId: string; recoveryPointId: string }> = []
+    for (const volume of vm.volumes) {
+      const newest = (await store.listRecoveryPoints(plan.tenantId, vmId, volume.id)).at(-1)
+      if (newest !== undefined) volumes.push({ volumeId: volume.id, recoveryPointId: newest.id })
+    }
+    if (volumes.length === 0)
+      throw unschedulable(plan.id, `its VM ${vmId} has no recovery point to check yet`)
+    return { tenant: plan.tenantId, vmId, volumes }
+  }
+
+  /**
+   * The points the retention of the tenant's replication plans into this plan's target site has
+   * expired (coordinator/replication/retention.ts), at most MAX_PRUNE_POINTS, oldest first; the
+   * rest go in the next run. Reports each plan whose retention and RPO cannot both be met.
+   */
+  const expiredPointIds = async (prune: Plan, now: number): Promise<string[]> => {
+    const ids: string[] = []
+    for (const plan of await store.listPlans(prune.tenantId)) {
+      if (plan.job.type !== 'replication-cycle' || plan.targetSiteId !== prune.targetSiteId) continue
+      const conflict = retentionConflict(plan.retention, plan.schedule)
+      if (conflict !== undefined) {
+        components.onRetentionConflict?.({
+          tenantId: plan.tenantId,
+          planId: plan.id,
+          reason: conflict,
+          at: now,
+        })
+      }
+      for (const vmId of plan.groups.flatMap((group) => group.vmIds)) {
+        const points = await store.listRecoveryPoints(plan.tenantId, vmId)
+        for (const point of expiredPoints(points, plan.retention, now)) ids.push(point.id)
+      }
+    }
+    return ids.slice(0, MAX_PRUNE_POINTS)
   }
 
   /** Whether one of the maintenance plan's jobs is still queued, offered or running. */

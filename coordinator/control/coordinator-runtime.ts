@@ -22,6 +22,7 @@ import { createDispatcher, type Dispatcher, type DispatcherInit } from '../dispa
 import { createNodeLoadBoard } from '../dispatch/node-load-board.js'
 import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
 import { createJobLink, type JobLink } from '../job-link/job-link.js'
+import { createRecoveryPointRecorder } from '../replication/recovery-point-recorder.js'
 import type { Clock } from '../scheduling/clock.js'
 import { createScheduler, type Scheduler } from '../scheduling/scheduler.js'
 import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
@@ -167,12 +168,21 @@ export async function startCoordinator(
     const scheduler = createScheduler(
       { intervalMs: jobs.schedulerIntervalMs },
       {
-        store: createSchedulerStoreAdapter({ maxAttempts: jobs.maxAttempts }, { store }),
+        store: createSchedulerStoreAdapter(
+          { maxAttempts: jobs.maxAttempts },
+          { store, onRetentionConflict: (conflict) => events.emit('retention-conflict', conflict) },
+        ),
         clock: jobClock,
         events,
         log: components.logger,
       },
     )
+    const recorder = createRecoveryPointRecorder({ store, events, log: components.logger })
+    undo.push(async () => {
+      recorder.stop()
+      await recorder.idle()
+    })
+    await recorder.repair()
     dispatcher.start()
     undo.push(() => dispatcher!.stop())
     scheduler.start()

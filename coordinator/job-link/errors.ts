@@ -58,7 +58,7 @@ export function wrongJob(
 export function unschedulable(planId: string, why: string): JobLinkError {
   return new JobLinkError(JobLinkErrorCode.UNSCHEDULABLE, `plan ${planId} cannot enqueue its job: ${why}`, {
     remediation:
-      'Enrol a connector in the plan’s target site for replication plans; consistency-check plans are scheduled by a later release.',
+      'Enrol a connector in the plan’s target site, check the plan’s VMs exist; a consistency check runs once its VM has a recovery point.',
     retryable: true,
   })
 }
