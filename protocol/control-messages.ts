@@ -92,6 +92,19 @@ export const HeartbeatSchema = Message(MessageType.HEARTBEAT, {
 })
 export type Heartbeat = Static<typeof HeartbeatSchema>
 
+/**
+ * control 1.1: one node's load report, relayed by the coordinator to the other nodes of the same
+ * tenant and site on their session streams (docs/PROTOCOL.md §8), for the agents' load sharing.
+ * Sent only on sessions whose node announced 1.1 or higher; no answer.
+ */
+export const SiteLoadSchema = Message(MessageType.SITE_LOAD, {
+  nodeId: NodeId,
+  role: Type.Union([Type.Literal('appliance'), Type.Literal('connector')]),
+  intervalMs: Uint({ minimum: 1, maximum: MAX_HEARTBEAT_INTERVAL_MS }),
+  load: LoadReportSchema,
+})
+export type SiteLoad = Static<typeof SiteLoadSchema>
+
 export const JobOfferSchema = Message(MessageType.JOB_OFFER, {
   rid: Rid,
   jobId: Id,
@@ -203,6 +216,7 @@ export type ControlMessage =
   | Enrol
   | EnrolAccepted
   | Heartbeat
+  | SiteLoad
   | JobOffer
   | JobAck
   | LeaseRenewal
@@ -287,6 +301,7 @@ const controlSpecs: MessageSpec<ControlMessage>[] = [
   { t: MessageType.ENROL, schema: EnrolSchema },
   { t: MessageType.ENROL_ACCEPTED, schema: EnrolAcceptedSchema },
   { t: MessageType.HEARTBEAT, schema: HeartbeatSchema },
+  { t: MessageType.SITE_LOAD, schema: SiteLoadSchema },
   { t: MessageType.JOB_OFFER, schema: JobOfferSchema, refine: (m) => refineJobOffer(m as JobOffer) },
   {
     t: MessageType.JOB_ACK,

@@ -23,6 +23,8 @@ export const MessageType = {
   STATUS_REPLAY: 26,
   STATUS_ACK: 27,
   JOB_HANDBACK: 28,
+  /** control 1.1: a site peer's load, relayed by the coordinator on the session stream. */
+  SITE_LOAD: 29,
 
   OPEN_VOLUME: 64,
   VOLUME_OPENED: 65,

@@ -150,6 +150,24 @@ const control: [string, ControlMessage][] = [
     },
   ],
   [
+    'site-load',
+    {
+      t: 29,
+      nodeId: NODE,
+      role: 'appliance',
+      intervalMs: 5_000,
+      load: {
+        activeJobs: 1,
+        maxJobs: 4,
+        cpu: 0.25,
+        freeMemory: 8_589_934_592,
+        sendRate: 1_000_000,
+        receiveRate: 20_000,
+        queuedUpdates: 3,
+      },
+    },
+  ],
+  [
     'job-offer-replication-cycle',
     {
       t: 19,
