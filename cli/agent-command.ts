@@ -7,6 +7,7 @@
  * a retry cannot fix, ends it with the coordinator's coded error. The agent's modules are imported
  * when the command runs, not when the CLI starts.
  */
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { LifeboatError } from '../protocol/errors.js'
 import { parseDuration, softwareVersion, untilAborted } from './coordinator-command.js'
@@ -23,6 +24,9 @@ interface AgentStartOptions {
   heartbeatInterval: string
   name?: string
   blockListen?: string[]
+  volumeMap?: string
+  chunkStore?: string
+  masterKey?: string
 }
 
 export function registerAgentCommand(program: Command, signal: AbortSignal): void {
@@ -41,6 +45,18 @@ export function registerAgentCommand(program: Command, signal: AbortSignal): voi
     .option(
       '--block-listen <multiaddr...>',
       'connector only: listen here for block data appliances send (e.g. /ip4/0.0.0.0/tcp/7410)',
+    )
+    .option(
+      '--volume-map <file>',
+      'appliance only: the JSON map of volume id → image or device (docs/FORMATS.md "Volume map"); without it the appliance declines replication cycles',
+    )
+    .option(
+      '--chunk-store <dir>',
+      'connector only: where recovery points are stored (default <data-dir>/chunks)',
+    )
+    .option(
+      '--master-key <file>',
+      'connector only: the 32-byte master key wrapping tenant data keys (default <data-dir>/master.key, created on first start)',
     )
     .action(async (options: AgentStartOptions) => {
       await runAgent(options, signal)
@@ -64,6 +80,20 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
       },
     )
   }
+  if (options.volumeMap !== undefined && role !== 'appliance') {
+    throw new LifeboatError('CLI_USAGE_VOLUME_MAP_ROLE', `--volume-map is for appliances, not a ${role}`, {
+      remediation: 'Only an appliance reads volumes: drop --volume-map, or use --role appliance.',
+    })
+  }
+  if ((options.chunkStore !== undefined || options.masterKey !== undefined) && role !== 'connector') {
+    throw new LifeboatError(
+      'CLI_USAGE_CHUNK_STORE_ROLE',
+      `--chunk-store and --master-key are for connectors, not a ${role}`,
+      {
+        remediation: 'Only a connector stores recovery points: drop them, or use --role connector.',
+      },
+    )
+  }
   const heartbeatIntervalMs = parseDuration(options.heartbeatInterval, '--heartbeat-interval')
   const { pino } = await import('pino')
   const { startAgent } = await import('../agent/control/index.js')
@@ -78,6 +108,11 @@ async function runAgent(options: AgentStartOptions, signal: AbortSignal): Promis
       heartbeatIntervalMs,
       name: options.name,
       blockListen: options.blockListen,
+      replication: {
+        volumeMapPath: options.volumeMap === undefined ? undefined : resolve(options.volumeMap),
+        chunkStoreDir: options.chunkStore,
+        masterKeyPath: options.masterKey,
+      },
       software: softwareVersion(),
       signal,
     },

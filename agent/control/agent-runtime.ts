@@ -24,6 +24,11 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
 import { blockListenAddresses, startBlockListener } from '../blocks/block-listener.js'
 import { createJobRunner, type JobRunner } from '../jobs/job-runner.js'
+import {
+  type NodeReplication,
+  type NodeReplicationInit,
+  startNodeReplication,
+} from '../replication/node-replication.js'
 import { createStatusQueue, createStatusReplayer, type StatusQueue } from '../status-queue/index.js'
 import { type ControlClient, type ControlClientInit, createControlClient } from './control-client.js'
 import type { SendStatusReplay } from './coordinator-session.js'
@@ -48,6 +53,8 @@ export interface AgentInit extends Omit<ControlClientInit, 'site'> {
   name?: string
   /** Connector only: multiaddrs to listen on for block data from appliances (docs/TRANSPORT.md). */
   blockListen?: string[]
+  /** Replication: the appliance's volume map, the connector's chunk store (agent/replication/). */
+  replication?: Omit<NodeReplicationInit, 'role' | 'dataDir'>
 }
 
 export interface AgentComponents {
@@ -91,9 +98,20 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
   )
   await queue.open()
   let node: LifeboatNode
+  let replication: NodeReplication
+  try {
+    replication = await startNodeReplication(
+      { ...init.replication, role: init.role, dataDir: init.dataDir },
+      { logger },
+    )
+  } catch (error) {
+    await queue.close()
+    throw error
+  }
   try {
     node = await createLifeboatNode({ privateKey: identity.privateKey, listen: blockListen })
   } catch (error) {
+    await replication.close()
     await queue.close()
     throw error
   }
@@ -129,6 +147,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         software: init.software ?? 'lifeboat',
         logger,
         signal: init.signal,
+        chunkStore: replication.chunkStore,
       })
       blockAddresses = listener.addresses
     }
@@ -153,6 +172,11 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       { client, nodeId, logger, queue, onUndelivered: () => replay() },
     )
     const runner = jobs
+    replication.registerExecutors(runner, {
+      node,
+      site: enrolment.node.site,
+      software: init.software ?? 'lifeboat',
+    })
     // The replay: runs on the open session; a request made during a run starts another after it,
     // so an update queued while a run was finishing is not left behind until the next reconnect.
     let session: SendStatusReplay | undefined
@@ -225,6 +249,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
             try {
               await node.stop()
             } finally {
+              await replication.close()
               await queue.close()
             }
           })
@@ -234,6 +259,7 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
   } catch (error) {
     await replayStop?.()
     await node.stop()
+    await replication.close()
     await queue.close()
     throw error
   }
