@@ -92,14 +92,23 @@ export function planDemoFiles(budgetBytes: number, seed: number): DemoFile[] {
   const files: DemoFile[] = []
   let planned = 0
   while (planned < budgetBytes && files.length < MAX_DEMO_FILES) {
-    let roll = next() % totalWeight
-    const cls = CLASSES[files.length] ?? CLASSES.find((c) => (roll -= c.weight) < 0)!
+    const cls = CLASSES[files.length] ?? classByWeight(next() % totalWeight)
     const name = `${NAMES[next() % NAMES.length]}-${files.length}${cls.ext}`
     const size = sizeBetween(next, cls.minSize, cls.maxSize)
     files.push({ path: `${cls.dir}/${name}`, size, kind: cls.kind })
     planned += size
   }
   return files
+}
+
+/** The class whose share of the total weight holds `roll`. */
+function classByWeight(roll: number): FileClass {
+  let rest = roll
+  for (const cls of CLASSES) {
+    if (rest < cls.weight) return cls
+    rest -= cls.weight
+  }
+  return CLASSES[CLASSES.length - 1]!
 }
 
 /** The 64 KiB blocks of a mixed pool, grouped by kind; made once per seed and reused. */
@@ -111,7 +120,7 @@ export interface ContentPool {
 export function createContentPool(seed: number): ContentPool {
   const pool = createMixedPool(hashString(`pool:${seed}`))
   const byKind: Record<BlockKind, number[]> = { text: [], binary: [], random: [], zero: [] }
-  pool.kinds.forEach((kind, index) => byKind[kind].push(index))
+  for (const [index, kind] of pool.kinds.entries()) byKind[kind].push(index)
   return { pool, byKind }
 }
 
