@@ -16,6 +16,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { LifeboatError } from '../../protocol/errors.js'
 import { loadOrCreateIdentity } from '../../transport/index.js'
 import { createDispatchQueueAdapter, createSchedulerStoreAdapter } from '../adapters/index.js'
 import { createDispatcher, type Dispatcher, type DispatcherInit } from '../dispatch/dispatcher.js'
@@ -24,6 +25,7 @@ import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle
 import { createJobLink, type JobLink } from '../job-link/job-link.js'
 import { createRecoveryPointRecorder } from '../replication/recovery-point-recorder.js'
 import type { Clock } from '../scheduling/clock.js'
+import { type ManualRun, runPlanNow } from '../scheduling/run-plan-now.js'
 import { createScheduler, type Scheduler } from '../scheduling/scheduler.js'
 import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
 import { ADMIN_SOCKET_NAME, type AdminServer, createAdminServer } from './admin-server.js'
@@ -80,6 +82,11 @@ export interface Coordinator {
   readonly dispatcher: Dispatcher
   readonly jobLink: JobLink
   readonly peerId: string
+  /**
+   * Enqueues a plan's jobs now, outside its schedule (coordinator/scheduling/run-plan-now.ts).
+   * Throws STORE_NOT_FOUND-like errors from the store when the plan does not exist.
+   */
+  runPlanNow(tenantId: string, planId: string): Promise<ManualRun[]>
   /** Stops the admin socket, the control server and the store. Idempotent. */
   stop(): Promise<void>
 }
@@ -165,13 +172,14 @@ export async function startCoordinator(
         log: components.logger,
       },
     )
+    const schedulerStore = createSchedulerStoreAdapter(
+      { maxAttempts: jobs.maxAttempts },
+      { store, onRetentionConflict: (conflict) => events.emit('retention-conflict', conflict) },
+    )
     const scheduler = createScheduler(
       { intervalMs: jobs.schedulerIntervalMs },
       {
-        store: createSchedulerStoreAdapter(
-          { maxAttempts: jobs.maxAttempts },
-          { store, onRetentionConflict: (conflict) => events.emit('retention-conflict', conflict) },
-        ),
+        store: schedulerStore,
         clock: jobClock,
         events,
         log: components.logger,
@@ -197,6 +205,11 @@ export async function startCoordinator(
       dispatcher,
       jobLink,
       peerId: server.peerId,
+      runPlanNow: async (tenantId, planId) => {
+        const plan = await store.getPlan(tenantId, planId)
+        if (plan === undefined) throw planNotFound(tenantId, planId)
+        return runPlanNow(plan, jobClock.now(), { store: schedulerStore, events })
+      },
       stop: () => {
         stopping ??= rollBack()
         return stopping
@@ -206,4 +219,10 @@ export async function startCoordinator(
     await rollBack()
     throw error
   }
+}
+
+function planNotFound(tenantId: string, planId: string): LifeboatError {
+  return new LifeboatError('COORD_PLAN_NOT_FOUND', `tenant ${tenantId} has no plan ${planId}`, {
+    remediation: 'Check the tenant and plan ids (plans are listed per tenant).',
+  })
 }
