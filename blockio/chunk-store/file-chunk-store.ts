@@ -36,6 +36,16 @@ import type { TenantKeyring } from './tenant-keyring.js'
 /** docs/FORMATS.md "Write ordering": a pack is closed once it reaches this size. */
 export const DEFAULT_PACK_SIZE_LIMIT = 64 * 1024 * 1024
 
+function sealEntry(dataKey: Uint8Array, aad: Buffer, chunk: IncomingChunk): EntryToAppend {
+  return {
+    digest: chunk.digest,
+    encoding: chunk.encoding,
+    plainLength: chunk.plainLength,
+    pieces: sealChunk(dataKey, aad, chunk),
+    length: entryLengthOf(chunk.payload.byteLength),
+  }
+}
+
 class TenantPin implements ChunkPin {
   readonly keys = new Set<string>()
   readonly #release: () => void
@@ -160,22 +170,28 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
     // All checks before any write: one bad chunk refuses the call.
     for (let i = 0; i < chunks.length; i++) checkIncomingChunk(chunks[i], i)
     if (chunks.length === 0) return
+    const aad = tenantAad(tenant)
+    // Sealing is CPU work: it is done before waiting for the tenant's write lock, so that it overlaps
+    // the fsyncs of an earlier call still running. A chunk found held by then is skipped anyway.
+    const known = this.tenants.get(tenant)
+    const earlyKey = known === undefined ? undefined : await this.keyring.dataKey(tenant)
+    const sealed = new Map<string, EntryToAppend>()
+    if (known !== undefined && earlyKey !== undefined) {
+      for (const chunk of chunks) {
+        const key = digestKey(chunk.digest)
+        if (!known.index.has(key) && !sealed.has(key)) sealed.set(key, sealEntry(earlyKey, aad, chunk))
+      }
+    }
     await this.#exclusive(tenant, async () => {
       const { chunks: tenantChunks, dataKey } = await this.#tenantForWrite(tenant)
-      const aad = tenantAad(tenant)
       const inCall = new Set<string>()
       const entries: EntryToAppend[] = []
       for (const chunk of chunks) {
         const key = digestKey(chunk.digest)
         if (tenantChunks.index.has(key) || inCall.has(key)) continue
         inCall.add(key)
-        entries.push({
-          digest: chunk.digest,
-          encoding: chunk.encoding,
-          plainLength: chunk.plainLength,
-          pieces: sealChunk(dataKey, aad, chunk),
-          length: entryLengthOf(chunk.payload.byteLength),
-        })
+        const early = dataKey === earlyKey ? sealed.get(key) : undefined
+        entries.push(early ?? sealEntry(dataKey, aad, chunk))
       }
       await tenantChunks.append(entries, this.#packSizeLimit)
     })
