@@ -42,7 +42,7 @@ export function invalidDemoOption(option: string, problem: string): DemoError {
 export function toolMissing(tool: string): DemoError {
   return new DemoError(
     DemoErrorCode.IMAGE_TOOL_MISSING,
-    `${tool} was not found on PATH, in /sbin or in /usr/sbin`,
+    `${tool} was not found (searched: the given path, or PATH, /sbin and /usr/sbin)`,
     { remediation: E2FSPROGS_REMEDIATION },
   )
 }

@@ -233,8 +233,9 @@ export async function checkExt4Image(
   path: string,
   options: Omit<Ext4ToolOptions, 'tempRoot'> = {},
 ): Promise<Ext4Check> {
-  const e2fsck = options.tools?.e2fsck ?? findTool('e2fsck')
-  if (e2fsck === undefined) throw toolMissing('e2fsck')
+  const given = options.tools?.e2fsck
+  const e2fsck = given === undefined ? findTool('e2fsck') : findTool(basename(given), [dirname(given)])
+  if (e2fsck === undefined) throw toolMissing(given === undefined ? 'e2fsck' : `e2fsck (${given})`)
   const result = await runTool(e2fsck, ['-fn', path], {
     timeoutMs: options.timeoutMs ?? DEMO_TOOL_TIMEOUT_MS,
   }).catch((cause) => {
@@ -254,7 +255,16 @@ function checkSeed(seed: number): number {
 }
 
 function toolsOf(options: Ext4ToolOptions): E2fsTools {
-  if (options.tools) return options.tools
+  if (options.tools) {
+    for (const [name, path] of [
+      ['mkfs.ext4', options.tools.mkfs],
+      ['debugfs', options.tools.debugfs],
+      ['e2fsck', options.tools.e2fsck],
+    ]) {
+      if (findTool(basename(path!), [dirname(path!)]) === undefined) throw toolMissing(`${name} (${path})`)
+    }
+    return options.tools
+  }
   const found = findE2fsTools()
   if (!found.tools) throw toolMissing(found.missing.join(', '))
   return found.tools
