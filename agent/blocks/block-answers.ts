@@ -39,6 +39,8 @@ export class BlockAnswers {
   readonly #timeoutMs: number
   /** Keyed `r<rid>` for requests, `s<seq>` for batches. */
   readonly #waiting = new Map<string, Waiter>()
+  /** Keys whose wait ended by deadline or abort: a late answer to one is dropped, not refused. */
+  readonly #abandoned = new Set<string>()
   #failure: unknown
   readonly done: Promise<void>
 
@@ -78,7 +80,7 @@ export class BlockAnswers {
       reject = rej
     })
     const timer = setTimeout(() => {
-      this.#waiting.delete(key)
+      this.#abandon(key)
       reject(
         new BlockLinkError(
           BlockLinkErrorCode.ANSWER_TIMEOUT,
@@ -91,7 +93,7 @@ export class BlockAnswers {
       )
     }, this.#timeoutMs)
     const onAbort = (): void => {
-      this.#waiting.delete(key)
+      this.#abandon(key)
       reject(abortedError(signal!, `waiting for the answer to ${what}`))
     }
     const settle = (): void => {
@@ -137,6 +139,7 @@ export class BlockAnswers {
         const key = keyOf(message)
         const waiter = key === undefined ? undefined : this.#waiting.get(key)
         if (waiter === undefined) {
+          if (key !== undefined && this.#abandoned.delete(key)) continue
           await this.#channel.refuse(
             new UnexpectedMessageError(message.t, 'while no request of this stream waits for it'),
           )
@@ -148,6 +151,10 @@ export class BlockAnswers {
     } catch (error) {
       this.#fail(error)
     }
+  }
+
+  #abandon(key: string): void {
+    if (this.#waiting.delete(key)) this.#abandoned.add(key)
   }
 
   /** Rejects every waiter, and every later wait, with `error`. */

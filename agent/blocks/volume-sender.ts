@@ -149,7 +149,9 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
       // Awaited in turn below, or abandoned after the first failure: never unhandled.
       acked.catch(() => undefined)
       inFlight.push(acked)
-      await blocks.channel.send({ t: MessageType.BLOCK_BATCH, seq, records }, signal)
+      // Not aborted mid-frame: half a frame on the wire would garble the ABORT that follows.
+      signal?.throwIfAborted()
+      await blocks.channel.send({ t: MessageType.BLOCK_BATCH, seq, records })
       count(sent, records)
     }
     sent.zeroBlocksSkipped = tally.zeroSkipped
@@ -157,21 +159,19 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
     const mapDigest = blake3(mapOf())
     const commitRid = ++rid
     const committed = answers.committed(commitRid, signal)
-    await blocks.channel.send(
-      {
-        t: MessageType.COMMIT,
-        rid: commitRid,
-        jobId: open.jobId,
-        summary: {
-          blockCount: open.blockCount,
-          mapDigest,
-          lastSeq: sent.batches,
-          records: sent.recordsSent,
-          payloadBytes: sent.payloadBytes,
-        },
+    signal?.throwIfAborted()
+    await blocks.channel.send({
+      t: MessageType.COMMIT,
+      rid: commitRid,
+      jobId: open.jobId,
+      summary: {
+        blockCount: open.blockCount,
+        mapDigest,
+        lastSeq: sent.batches,
+        records: sent.recordsSent,
+        payloadBytes: sent.payloadBytes,
       },
-      signal,
-    )
+    })
     sent.recoveryPointId = (await committed).recoveryPointId
     await blocks.close()
     return sent
@@ -196,7 +196,8 @@ async function queryHeld(
   const digests = new Uint8Array(asked.length * DIGEST_LENGTH)
   for (const [k, i] of asked.entries()) digests.set(group[i]!.digest, k * DIGEST_LENGTH)
   const answer = answers.haveAnswer(rid, signal)
-  await blocks.channel.send({ t: MessageType.HAVE_QUERY, rid, digests }, signal)
+  signal?.throwIfAborted()
+  await blocks.channel.send({ t: MessageType.HAVE_QUERY, rid, digests })
   const { count, held: bitmap } = await answer
   if (count !== asked.length) {
     throw new InvalidMessageError(

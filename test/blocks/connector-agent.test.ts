@@ -1,15 +1,16 @@
 // A connector started through startAgent with block listen addresses: enrolled with a real
-// coordinator, it listens for block data, and an appliance agent (which never listens) dials it.
+// coordinator, it listens for block data into its chunk store, and an appliance agent (which never
+// listens) dials it and sends a volume.
 import { afterEach, describe, expect, it } from 'vitest'
-import { openBlockStream } from '../../agent/blocks/index.js'
-import { RemoteError } from '../../protocol/index.js'
+import { openBlockStream, sendVolume } from '../../agent/blocks/index.js'
 import { Cleanup, startTestAgent, startTestCoordinator, withLimit } from '../control/helpers.js'
+import { BLOCK_SIZE, makeVolume, openFor } from './volume-helpers.js'
 
 const cleanup = new Cleanup()
 afterEach(() => cleanup.run())
 
 describe('a connector agent with --block-listen', () => {
-  it('serves block streams that an appliance agent dials, and refuses volumes as not supported', async () => {
+  it('serves block streams that an appliance agent dials, and commits the volume it sends', async () => {
     const coordinator = await startTestCoordinator(cleanup)
     const connector = await startTestAgent(cleanup, coordinator, {
       role: 'connector',
@@ -32,23 +33,15 @@ describe('a connector agent with --block-listen', () => {
       'open block stream',
     )
     expect(blocks.connector).toMatchObject({ role: 'connector', site: 'dc1' })
-    const refusal = await withLimit(
-      blocks
-        .openVolume({
-          rid: 1,
-          tenant: 'acme',
-          vmId: 'vm-1',
-          volumeId: 'disk-0',
-          jobId: 'job-1',
-          fencingToken: 1,
-          blockSize: 65_536,
-          volumeSize: 65_536,
-          blockCount: 1,
-        })
-        .catch((e: unknown) => e),
-      'open volume',
+    const volume = makeVolume(3 * BLOCK_SIZE + 7, (i) => (i === 1 ? 'zero' : 'text'))
+    const sent = await withLimit(
+      sendVolume(blocks, {
+        open: openFor(volume, { tenant: appliance.enrolment.node.tenant }),
+        records: volume.records,
+        blockMap: volume.blockMap,
+      }),
+      'send volume',
     )
-    expect(refusal).toBeInstanceOf(RemoteError)
-    expect(refusal).toMatchObject({ code: 'AGENT_BLOCKS_NOT_SUPPORTED', retryable: false })
+    expect(sent).toMatchObject({ recoveryPointId: 'job-1.disk-0', recordsSent: 3, dataRecords: 3 })
   })
 })
