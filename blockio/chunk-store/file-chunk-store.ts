@@ -117,6 +117,8 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
 
   /** Runs `work` after every earlier change of the tenant has finished. */
   #exclusive<T>(tenant: string, work: () => Promise<T>): Promise<T> {
+    // A call that passed its first check before close() began must not start work after it.
+    this.checkOpen()
     const previous = this.#queues.get(tenant) ?? Promise.resolve()
     const next = previous.then(work)
     const settled = next.catch(() => {})

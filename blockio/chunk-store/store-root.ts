@@ -5,7 +5,7 @@
  * The *writer lock* keeps a second connector process from writing the same store: a file created
  * exclusively that holds the writer's pid. A *stale* lock names a pid that no longer runs.
  */
-import { open, readFile, rm } from 'node:fs/promises'
+import { open, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BlockioError, BlockioErrorCode } from '../errors.js'
 import {
@@ -24,6 +24,8 @@ export const STORE_VERSION = 1
 export const READABLE_STORE_VERSIONS: readonly number[] = [1]
 const STORE_FILE = 'store.json'
 const LOCK_FILE = 'lock'
+/** A lock file without a pid younger than this is taken as being written, not as stale. */
+const UNWRITTEN_LOCK_GRACE_MS = 10_000
 /** The largest store.json read: it holds three short fields. */
 const MAX_STORE_FILE_BYTES = 64 * 1024
 
@@ -114,16 +116,22 @@ export async function acquireWriterLock(root: string): Promise<() => Promise<voi
       if (errnoOf(cause) !== 'EEXIST') throw storeIo('create the writer lock', path, cause)
     }
     let holder = Number.NaN
+    let age = Number.POSITIVE_INFINITY
     try {
       holder = Number.parseInt((await readFile(path, 'utf8')).trim(), 10)
+      age = Date.now() - (await stat(path)).mtimeMs
     } catch (cause) {
       if (errnoOf(cause) === 'ENOENT') continue
       throw storeIo('read the writer lock', path, cause)
     }
-    if (Number.isSafeInteger(holder) && holder > 0 && isAlive(holder)) {
+    // No pid yet: another writer may be between creating the file and writing its pid.
+    if (!Number.isSafeInteger(holder) && age < UNWRITTEN_LOCK_GRACE_MS) holder = -1
+    if (holder === -1 || (Number.isSafeInteger(holder) && holder > 0 && isAlive(holder))) {
       throw new BlockioError(
         BlockioErrorCode.STORE_LOCKED,
-        `chunk store ${root} is locked by the live process ${holder}${holder === process.pid ? ' (this process)' : ''}`,
+        holder === -1
+          ? `chunk store ${root} is being locked by another process right now`
+          : `chunk store ${root} is locked by the live process ${holder}${holder === process.pid ? ' (this process)' : ''}`,
         {
           remediation: `Stop the other connector using this store; if none runs, remove ${path}.`,
           retryable: true,

@@ -164,7 +164,9 @@ export class TenantChunks {
       }
     }
     this.#seen = sizes.join(',')
-    this.#highestPack = Math.max(0, ...packs, ...indexes)
+    let highest = 0
+    for (const pack of [...packs, ...indexes]) highest = Math.max(highest, pack)
+    this.#highestPack = highest
   }
 
   /** For readers: reloads when any index file was added, removed or grew since the last load. */
@@ -200,10 +202,8 @@ export class TenantChunks {
       if (contents.validLength < contents.fileLength)
         await this.#truncate(this.indexPath(pack), contents.validLength)
       if (!packs.has(pack)) continue
-      const end = Math.max(
-        PACK_HEADER_LENGTH,
-        ...contents.entries.map((entry) => entry.offset + entry.length),
-      )
+      let end = PACK_HEADER_LENGTH
+      for (const entry of contents.entries) end = Math.max(end, entry.offset + entry.length)
       const { size } = await stat(this.packPath(pack)).catch((cause) => {
         throw storeIo('stat', this.packPath(pack), cause)
       })

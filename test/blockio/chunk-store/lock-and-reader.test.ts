@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openChunkStore, openChunkStoreReader } from '../../../blockio/chunk-store/index.js'
@@ -36,6 +36,19 @@ describe('chunk store: writer lock and readers', () => {
     await writeFile(join(root, 'lock'), `${child.stdout.toString()}\n`)
     const again = await openChunkStore({ root, masterKey })
     expect((await readFile(join(root, 'lock'), 'utf8')).trim()).toBe(String(process.pid))
+    await again.close()
+  })
+
+  it('waits out a lock file without a pid while it is young, and takes it over once old', async () => {
+    const store = await openChunkStore({ root, masterKey })
+    await store.close()
+    const lock = join(root, 'lock')
+    await writeFile(lock, '')
+    const error = await expectCode(openChunkStore({ root, masterKey }), 'BLOCKIO_STORE_LOCKED')
+    expect(error.message).toMatch(/being locked/)
+    const past = new Date(Date.now() - 60_000)
+    await utimes(lock, past, past)
+    const again = await openChunkStore({ root, masterKey })
     await again.close()
   })
 

@@ -76,6 +76,23 @@ describe('chunk store: put, commit, read', () => {
     await store.close()
   })
 
+  it('stores each digest once when calls with the same chunks run at the same time', async () => {
+    const store = await openChunkStore({ root, masterKey })
+    const chunks = [1, 2, 3, 4].map((seed) => lz4Chunk(blockOf(seed)))
+    await Promise.all([
+      store.putChunks('t1', chunks.slice(0, 3)),
+      store.putChunks('t1', chunks.slice(1)),
+      store.putChunks('t1', chunks),
+    ])
+    const idx = (await readdir(join(root, 'tenants', 't1', 'packs'))).find((name) =>
+      name.endsWith('.idx'),
+    ) as string
+    expect((await stat(join(root, 'tenants', 't1', 'packs', idx))).size).toBe(16 + 4 * 64)
+    const closing = store.close()
+    await expectCode(store.putChunks('t1', [lz4Chunk(blockOf(9))]), 'BLOCKIO_STORE_CLOSED')
+    await closing
+  })
+
   it('orders points by creation time and finds a point by id across volumes', async () => {
     const store = await openChunkStore({ root, masterKey })
     const chunk = lz4Chunk(blockOf(3))
