@@ -130,7 +130,12 @@ async function launch(
   })
   const deadline = Date.now() + DAEMON_START_TIMEOUT_MS
   while (ended === undefined && Date.now() < deadline) {
-    if (await accepts(port)) return child
+    if (await accepts(port)) {
+      // A process that took the port after our check answers too; ours then exits on its bind error.
+      await new Promise((resolve) => setTimeout(resolve, 2 * POLL_MS))
+      if (ended === undefined) return child
+      break
+    }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
   child.kill('SIGKILL')
