@@ -132,12 +132,20 @@ export interface ChunkStoreReader {
   readChunk(tenant: string, digest: Uint8Array): Promise<Uint8Array>
   /** Whether the tenant holds the chunk (its index names it). */
   hasChunk(tenant: string, digest: Uint8Array): boolean
-  /** Reads, decrypts, decompresses and hashes every chunk of the point; never throws for bad data. */
+  /**
+   * Reads, decrypts, decompresses and hashes every chunk of the point; never throws for bad chunk
+   * data (each bad block is a problem). Throws only when there is no map to walk:
+   * BLOCKIO_POINT_NOT_FOUND, BLOCKIO_POINT_CORRUPT.
+   */
   checkPoint(tenant: string, pointId: string, options?: CheckOptions): Promise<CheckReport>
   close(): Promise<void>
 }
 
-/** A cycle's hold on chunks: garbage collection keeps every digest of every open pin. */
+/**
+ * A cycle's hold on chunks: garbage collection keeps every digest of every open pin. Pin a digest
+ * *before* asking heldDigests about it: a collection running between the answer and the pin could
+ * otherwise remove it.
+ */
 export interface ChunkPin {
   add(digests: Iterable<Uint8Array>): void
   release(): void

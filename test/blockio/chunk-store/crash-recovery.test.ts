@@ -1,5 +1,6 @@
-import { appendFile, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { blake3 } from '@napi-rs/blake-hash'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openChunkStore } from '../../../blockio/chunk-store/index.js'
 import { blockMapOf, blockOf, expectCode, lz4Chunk, newPoint, storeDir } from './helpers.js'
@@ -82,6 +83,29 @@ describe('chunk store: leftovers of a crash', () => {
     store = await openChunkStore({ root, masterKey })
     expect(store.heldDigests('t1', Buffer.concat(chunks.map((c) => c.digest)))).toEqual([true, false, true])
     expect(Buffer.from(await store.readChunk('t1', chunks[2].digest)).equals(blockOf(3))).toBe(true)
+    await store.close()
+  })
+
+  it('reports the blocks of a map whose chunks are not held (restored from elsewhere) as missing', async () => {
+    let store = await openChunkStore({ root, masterKey })
+    const a = lz4Chunk(blockOf(1))
+    await store.putChunks('t1', [a])
+    await store.commitPoint('t1', newPoint('p1', blockMapOf([a.digest])))
+    await store.close()
+    // Copy p1's map under another id in another tenant, which holds none of its chunks.
+    const map = await readFile(join(points(), 'p1.map'))
+    store = await openChunkStore({ root, masterKey })
+    await store.putChunks('t2', [lz4Chunk(blockOf(2))])
+    await store.close()
+    const foreign = join(root, 'tenants', 't2', 'points', 'vol1')
+    await mkdir(foreign, { recursive: true })
+    const patched = Buffer.from(map.toString('latin1').replace('"tenant":"t1"', '"tenant":"t2"'), 'latin1')
+    const end = patched.byteLength - 32
+    patched.set(blake3(patched.subarray(0, end)), end)
+    await writeFile(join(foreign, 'p1.map'), patched)
+    store = await openChunkStore({ root, masterKey })
+    const report = await store.checkPoint('t2', 'p1')
+    expect(report.problems.map((p) => [p.index, p.code])).toEqual([[0, 'BLOCKIO_CHUNK_MISSING']])
     await store.close()
   })
 
