@@ -24,6 +24,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLifeboatNode, type LifeboatNode, loadOrCreateIdentity } from '../../transport/index.js'
 import { blockListenAddresses, startBlockListener } from '../blocks/block-listener.js'
 import { createJobRunner, type JobRunner } from '../jobs/job-runner.js'
+import { createLoadSharing, type LoadSharing, type LoadSharingInit } from '../jobs/load-sharing.js'
 import {
   type NodeReplication,
   type NodeReplicationInit,
@@ -55,6 +56,11 @@ export interface AgentInit extends Omit<ControlClientInit, 'site'> {
   blockListen?: string[]
   /** Replication: the appliance's volume map, the connector's chunk store (agent/replication/). */
   replication?: Omit<NodeReplicationInit, 'role' | 'dataDir'>
+  /**
+   * Hand back a job not yet started when this node is overloaded and a site peer has room
+   * (agent/jobs/load-sharing.ts); false turns it off. Default: on, with its default rules.
+   */
+  loadSharing?: LoadSharingInit | false
 }
 
 export interface AgentComponents {
@@ -66,6 +72,8 @@ export interface Agent {
   readonly client: ControlClient
   /** Takes job offers; register executors on it. None are registered by default. */
   readonly jobs: JobRunner
+  /** Load sharing with the site's peers; undefined when turned off. */
+  readonly loadSharing: LoadSharing | undefined
   readonly enrolment: EnrolmentRecord
   /** True when this start enrolled the node (a token was redeemed). */
   readonly enrolledNow: boolean
@@ -158,6 +166,8 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
         site: enrolment.node.site,
         blockAddresses: init.blockAddresses ?? blockAddresses,
         activeJobs: init.activeJobs ?? (() => jobs?.activeJobs ?? 0),
+        // The runner's limit, which may change while it runs (setMaxJobs).
+        maxJobs: init.maxJobs ?? (() => jobs?.maxJobs ?? 0),
       },
       { node, logger },
     )
@@ -165,13 +175,17 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       {
         role: init.role,
         site: enrolment.node.site,
-        maxJobs: init.maxJobs,
+        maxJobs: typeof init.maxJobs === 'function' ? init.maxJobs() : init.maxJobs,
         software: init.software,
         frameIdleTimeoutMs: init.frameIdleTimeoutMs,
       },
       { client, nodeId, logger, queue, onUndelivered: () => replay() },
     )
     const runner = jobs
+    const loadSharing =
+      init.loadSharing === false
+        ? undefined
+        : createLoadSharing(init.loadSharing ?? {}, { runner, client, logger })
     replication.registerExecutors(runner, {
       node,
       site: enrolment.node.site,
@@ -238,9 +252,11 @@ export async function startAgent(init: AgentInit, components: AgentComponents = 
       node,
       client,
       jobs: runner,
+      loadSharing,
       enrolment: enrolled,
       enrolledNow,
       stop: () => {
+        loadSharing?.stop()
         stopping ??= runner
           .stop()
           .then(() => client.stop())

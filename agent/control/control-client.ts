@@ -12,7 +12,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MAX_HEARTBEAT_INTERVAL_MS } from '../../protocol/index.js'
+import { type LoadReport, MAX_HEARTBEAT_INTERVAL_MS } from '../../protocol/index.js'
 import {
   abortStream,
   type ConnectionKeeper,
@@ -118,6 +118,11 @@ export class ControlClient {
   /** The connection to the coordinator while it is open. */
   get connection(): Connection | undefined {
     return this.#keeper?.connection
+  }
+
+  /** The load report of the last heartbeat, undefined before the first. */
+  get lastLoad(): LoadReport | undefined {
+    return this.#sampler?.last
   }
 
   /** True between the coordinator's hello and the end of that session. */
@@ -228,6 +233,7 @@ export class ControlClient {
           sampler: this.#sampler!,
           logger: this.#logger,
           statusReplay: this.#statusReplay,
+          onSiteLoad: (detail) => this.events.emit('site-load', detail),
           onOpen: (version) => {
             failures = 0
             this.#sessionOpen = true

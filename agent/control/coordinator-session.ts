@@ -4,7 +4,8 @@
  * node id, role and site), checks the coordinator's HELLO, then sends a HEARTBEAT with its load
  * report at once and every `heartbeatIntervalMs` after, until the stream or the connection ends.
  * Once open, the session is handed to the node's status replay (StatusReplaySink), which sends its
- * queued updates as STATUS_REPLAY batches; their STATUS_ACKs come back here.
+ * queued updates as STATUS_REPLAY batches; their STATUS_ACKs come back here. SITE_LOAD (control
+ * 1.1: a site peer's load, relayed by the coordinator) is passed to `onSiteLoad`.
  *
  * How a session ends decides what the client does next: *closed* (the coordinator closed the
  * stream) and *failed* (reset, stall, connection lost) are retried; *refused* (an ERROR answered
@@ -25,6 +26,7 @@ import {
 } from '../../protocol/index.js'
 import { openStreamOn } from '../../transport/index.js'
 import { ControlChannel } from '../../transport/message-channel.js'
+import type { SiteLoadDetail } from './events.js'
 import type { LoadSampler } from './load-sampler.js'
 import type { AgentLogger } from './logger.js'
 
@@ -53,6 +55,8 @@ export interface CoordinatorSessionComponents {
   onOpen: (version: ProtocolVersion) => void
   /** Told about each open session, to replay queued status updates on it. */
   statusReplay: StatusReplaySink | undefined
+  /** Told about each site peer's load the coordinator relays (SITE_LOAD, control 1.1). */
+  onSiteLoad?: (detail: SiteLoadDetail) => void
 }
 
 /** Sends one STATUS_REPLAY on a session and resolves with its STATUS_ACK; rejects when the session ends. */
@@ -158,6 +162,16 @@ export async function runCoordinatorSession(
           replays.delete(rid!)
           waiting.resolve(message)
         }
+        continue
+      }
+      if (message.t === MessageType.SITE_LOAD) {
+        components.onSiteLoad?.({
+          nodeId: message.nodeId,
+          role: message.role,
+          intervalMs: message.intervalMs,
+          load: message.load,
+          receivedAt: Date.now(),
+        })
         continue
       }
       if (message.t === MessageType.ERROR && message.reType === MessageType.STATUS_REPLAY) {

@@ -3,7 +3,7 @@
  * coordinator's bus, coordinator/control/events.ts, which agent/ may not import).
  */
 import type { Connection } from '@libp2p/interface'
-import type { ProtocolVersion } from '../../protocol/index.js'
+import type { LoadReport, ProtocolVersion } from '../../protocol/index.js'
 
 export interface SessionOpenDetail {
   connection: Connection
@@ -16,6 +16,16 @@ export interface SessionClosedDetail {
   error?: Error
 }
 
+/** A site peer's load report, relayed by the coordinator (SITE_LOAD, control 1.1). */
+export interface SiteLoadDetail {
+  nodeId: string
+  role: 'appliance' | 'connector'
+  intervalMs: number
+  load: LoadReport
+  /** When this node received it (its own clock: the report is as fresh as its arrival). */
+  receivedAt: number
+}
+
 export interface ControlClientEventMap {
   /** The coordinator answered the session hello: heartbeats are flowing. */
   'session-open': SessionOpenDetail
@@ -26,6 +36,8 @@ export interface ControlClientEventMap {
    * not enrolled). The client has stopped.
    */
   refused: { error: Error & { code: string } }
+  /** A site peer's load report arrived on the session (docs/SCHEDULING.md §10). */
+  'site-load': SiteLoadDetail
 }
 
 export class TypedEventBus<M extends object> {

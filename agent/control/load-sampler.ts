@@ -19,8 +19,8 @@ export interface LoadSources {
   activeJobs?: () => number
   /** Status updates waiting for a STATUS_ACK. Default: 0. */
   queuedUpdates?: () => number
-  /** Jobs the node takes at once, when it has a limit. */
-  maxJobs?: number
+  /** Jobs the node takes at once, when it has a limit: a number, or a provider (a limit that changes). */
+  maxJobs?: number | (() => number)
 }
 
 export interface LoadSamplerComponents {
@@ -42,6 +42,7 @@ export class LoadSampler {
   readonly #bytes: { sample(): ByteCounts }
   #lastCpu: { busy: number; total: number }
   #lastAt: number
+  #last: LoadReport | undefined
 
   constructor(sources: LoadSources, components: LoadSamplerComponents) {
     this.#sources = sources
@@ -52,6 +53,11 @@ export class LoadSampler {
     this.#lastCpu = this.#cpuTimes()
     this.#lastAt = this.#clock()
     this.#bytes.sample()
+  }
+
+  /** The report the last sample() made (the last heartbeat's), undefined before the first. */
+  get last(): LoadReport | undefined {
+    return this.#last
   }
 
   /** The load since the previous sample (or since construction). */
@@ -72,7 +78,10 @@ export class LoadSampler {
       receiveRate: Math.round(bytes.received / seconds),
       queuedUpdates: Math.max(0, Math.floor(this.#sources.queuedUpdates?.() ?? 0)),
     }
-    if (this.#sources.maxJobs !== undefined) report.maxJobs = clampCount(this.#sources.maxJobs)
+    const maxJobs = this.#sources.maxJobs
+    if (maxJobs !== undefined)
+      report.maxJobs = clampCount(typeof maxJobs === 'function' ? maxJobs() : maxJobs)
+    this.#last = report
     return report
   }
 

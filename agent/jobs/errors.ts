@@ -13,6 +13,8 @@ export const AgentJobErrorCode = {
   LEASE_LOST: 'AGENT_JOB_LEASE_LOST',
   /** The agent is stopping: its jobs are handed back. */
   SHUTTING_DOWN: 'AGENT_JOB_SHUTTING_DOWN',
+  /** The agent is overloaded and a node of its site has room: a job not yet started is handed back. */
+  REBALANCED: 'AGENT_JOB_REBALANCED',
   /** An executor threw something without a code. */
   EXECUTOR_FAILED: 'AGENT_JOB_EXECUTOR_FAILED',
 } as const
@@ -45,4 +47,19 @@ export function overloaded(active: number, max: number): AgentJobError {
     remediation: 'Nothing: the job goes to another node, or here once a job ends.',
     retryable: true,
   })
+}
+
+export function shuttingDown(): AgentJobError {
+  return new AgentJobError(AgentJobErrorCode.SHUTTING_DOWN, 'the agent is stopping', {
+    remediation: 'Nothing: the job is handed back and offered to another node at once.',
+    retryable: true,
+  })
+}
+
+export function rebalanced(why: string, peerId: string): AgentJobError {
+  return new AgentJobError(
+    AgentJobErrorCode.REBALANCED,
+    `handed back: this node is overloaded (${why}) and node ${peerId} of its site has room`,
+    { remediation: 'Nothing: the job goes to a node with room.', retryable: true },
+  )
 }

@@ -3,3 +3,4 @@
  */
 export * from './errors.js'
 export * from './job-runner.js'
+export * from './load-sharing.js'

@@ -13,6 +13,14 @@
  *   and a successor may hold a higher fencing token. The executor's signal is aborted with
  *   AGENT_JOB_LEASE_LOST, and no RESULT is sent: it would be refused anyway.
  *
+ * - A *hand-back* gives an accepted job back to the coordinator (JOB_HANDBACK), which re-offers it at
+ *   once, without counting a failed attempt: when the agent stops (AGENT_JOB_SHUTTING_DOWN, every
+ *   running job), and when load sharing finds this node overloaded while a site peer has room
+ *   (AGENT_JOB_REBALANCED, one job not yet *started*, load-sharing.ts). The executor's signal is
+ *   aborted with that reason; its outcome is not reported.
+ * - A job has *started* once its executor reported PROGRESS: before that it has moved no data, and
+ *   giving it to another node wastes little.
+ *
  * Status updates go to the node's status queue first (agent/status-queue/), which numbers them
  * with `seq` and keeps them on disk, then on the job stream while it is up; a STATUS_ACK there
  * acknowledges them in the queue. When the job stream is gone (the connection dropped) the executor
@@ -44,7 +52,7 @@ import {
   type StatusQueue,
   type StatusUpdateInput,
 } from '../status-queue/index.js'
-import { AgentJobError, AgentJobErrorCode, overloaded, typeUnsupported } from './errors.js'
+import { AgentJobError, AgentJobErrorCode, overloaded, shuttingDown, typeUnsupported } from './errors.js'
 
 /** Jobs an agent runs at once unless told otherwise. */
 export const DEFAULT_MAX_JOBS = 4
@@ -52,6 +60,13 @@ export const DEFAULT_MAX_JOBS = 4
 export const OFFER_WAIT_MS = 30_000
 /** How long the runner waits for the STATUS_ACK of its RESULT before closing anyway. */
 export const FINAL_ACK_WAIT_MS = 10_000
+/** How long a stopping runner waits for the STATUS_ACK of a hand-back (it stays queued if none comes). */
+export const HANDBACK_ACK_WAIT_MS = 5_000
+/** The reasons that hand a job back (JOB_HANDBACK) instead of dropping it silently. */
+const HANDBACK_CODES: ReadonlySet<string> = new Set([
+  AgentJobErrorCode.SHUTTING_DOWN,
+  AgentJobErrorCode.REBALANCED,
+])
 
 export type JobSummary = Record<string, string | number | boolean>
 
@@ -70,6 +85,18 @@ export interface JobRunnerEventMap {
   'lease-renewed': { jobId: string; leaseId: string }
   'lease-lost': { jobId: string; leaseId: string }
   'job-finished': { jobId: string; leaseId: string; ok: boolean; code?: string }
+  /** A JOB_HANDBACK was queued (and sent while the job stream is up), with its reason code. */
+  'job-handed-back': { jobId: string; leaseId: string; code: string }
+}
+
+/** A job accepted and not finished, as load sharing sees it. */
+export interface RunningJob {
+  jobId: string
+  leaseId: string
+  jobType: string
+  acceptedAt: number
+  /** The executor reported PROGRESS: the job has started moving data. */
+  started: boolean
 }
 
 export interface JobRunnerInit {
@@ -95,13 +122,13 @@ export interface JobRunnerComponents {
 
 export class JobRunner {
   readonly events = new TypedEventBus<JobRunnerEventMap>()
-  readonly maxJobs: number
+  #maxJobs: number
   readonly #init: JobRunnerInit
   readonly #components: JobRunnerComponents
   readonly #log: AgentLogger
   readonly #now: () => number
   readonly #executors = new Map<string, JobExecutor>()
-  readonly #running = new Map<string, AbortController>()
+  readonly #running = new Map<string, { controller: AbortController; job: RunningJob }>()
   readonly #streams = new Set<Promise<void>>()
   /** Updates queued by this runner (or found queued at start) and not yet acknowledged. */
   readonly #unacked = new Set<number>()
@@ -113,12 +140,46 @@ export class JobRunner {
     this.#components = components
     this.#log = components.logger ?? silentLogger
     this.#now = components.now ?? Date.now
-    this.maxJobs = init.maxJobs ?? DEFAULT_MAX_JOBS
+    this.#maxJobs = init.maxJobs ?? DEFAULT_MAX_JOBS
   }
 
   /** Jobs accepted and not finished: the heartbeat's `activeJobs`. */
   get activeJobs(): number {
     return this.#running.size
+  }
+
+  /** Jobs this node takes at once: the heartbeat's `maxJobs`; offers beyond it are declined. */
+  get maxJobs(): number {
+    return this.#maxJobs
+  }
+
+  /**
+   * Changes the job limit while the agent runs (an operator making room on a busy host). Jobs
+   * already running go on; with more running than the new limit the node is overloaded, and load
+   * sharing hands back a job not yet started when a site peer has room.
+   */
+  setMaxJobs(maxJobs: number): void {
+    if (!Number.isSafeInteger(maxJobs) || maxJobs < 0)
+      throw new RangeError('maxJobs must be a whole number ≥ 0')
+    this.#maxJobs = maxJobs
+  }
+
+  /** The jobs accepted and not finished, oldest first. */
+  runningJobs(): RunningJob[] {
+    return [...this.#running.values()].map(({ job }) => ({ ...job }))
+  }
+
+  /**
+   * Hands a running job back to the coordinator (JOB_HANDBACK with `reason`, whose code must be
+   * AGENT_JOB_SHUTTING_DOWN or AGENT_JOB_REBALANCED): its executor is aborted and the coordinator
+   * re-offers it at once. False when the job is not running here (or already stopping).
+   */
+  handBack(jobId: string, reason: AgentJobError): boolean {
+    const entry = this.#running.get(jobId)
+    if (entry === undefined || entry.controller.signal.aborted) return false
+    if (!HANDBACK_CODES.has(reason.code)) throw new RangeError(`${reason.code} does not hand a job back`)
+    entry.controller.abort(reason)
+    return true
   }
 
   registerExecutor(type: JobType, executor: JobExecutor): void {
@@ -138,19 +199,17 @@ export class JobRunner {
     })
   }
 
-  /** Stops taking offers and aborts running jobs (their leases lapse at the coordinator). */
+  /**
+   * Stops taking offers and hands every running job back (JOB_HANDBACK, AGENT_JOB_SHUTTING_DOWN):
+   * the coordinator re-offers them at once instead of waiting for their leases to lapse. Resolves
+   * once each hand-back is acknowledged (at most HANDBACK_ACK_WAIT_MS after its executor returned);
+   * one that could not be delivered stays in the status queue and is replayed on the next start.
+   */
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
     await this.#components.client.unhandle(CONTROL_PROTOCOL_ID).catch(() => undefined)
-    for (const controller of this.#running.values()) {
-      controller.abort(
-        new AgentJobError(AgentJobErrorCode.SHUTTING_DOWN, 'the agent is stopping', {
-          remediation: 'Nothing: the job is retried once its lease lapses.',
-          retryable: true,
-        }),
-      )
-    }
+    for (const { controller } of this.#running.values()) controller.abort(shuttingDown())
     await Promise.all(this.#streams)
   }
 
@@ -193,11 +252,18 @@ export class JobRunner {
       return
     }
     const controller = new AbortController()
-    this.#running.set(offer.jobId, controller)
+    const job: RunningJob = {
+      jobId: offer.jobId,
+      leaseId: offer.leaseId,
+      jobType: offer.jobType,
+      acceptedAt: this.#now(),
+      started: false,
+    }
+    this.#running.set(offer.jobId, { controller, job })
     try {
       await channel.send({ ...ackBase, accepted: true } as ControlMessage)
       this.events.emit('job-accepted', { jobId: offer.jobId, leaseId: offer.leaseId })
-      await this.#run(channel, offer, executor!, controller)
+      await this.#run(channel, offer, executor!, controller, job)
     } finally {
       this.#running.delete(offer.jobId)
     }
@@ -208,6 +274,7 @@ export class JobRunner {
     offer: JobOffer,
     executor: JobExecutor,
     controller: AbortController,
+    job: RunningJob,
   ): Promise<void> {
     const { jobId, leaseId } = offer
     const nodeId = this.#components.nodeId
@@ -325,6 +392,24 @@ export class JobRunner {
       }
     })()
 
+    // A hand-back goes out as soon as it is decided, not when the executor gets round to stopping.
+    let handback: Promise<StatusUpdate | undefined> | undefined
+    let handbackCode: string | undefined
+    const onAbort = (): void => {
+      const reason = controller.signal.reason as { code?: unknown } | undefined
+      if (typeof reason?.code !== 'string' || !HANDBACK_CODES.has(reason.code)) return
+      handbackCode = reason.code
+      handback = emit({
+        t: MessageType.JOB_HANDBACK,
+        at: this.#now(),
+        jobId,
+        leaseId,
+        reason: toErrorBody(reason),
+      })
+      this.events.emit('job-handed-back', { jobId, leaseId, code: reason.code })
+    }
+    controller.signal.addEventListener('abort', onAbort, { once: true })
+
     // The lease is renewed at half its TTL, so one late renewal still leaves half a TTL.
     const renewal = setInterval(
       () => {
@@ -345,6 +430,7 @@ export class JobRunner {
     const ctx: JobContext = {
       signal: controller.signal,
       progress: (step, bytesDone, percent, bytesTotal) => {
+        job.started = true
         void emit({
           t: MessageType.PROGRESS,
           at: this.#now(),
@@ -389,11 +475,29 @@ export class JobRunner {
       clearInterval(renewal)
     }
 
+    controller.signal.removeEventListener('abort', onAbort)
     if (controller.signal.aborted) {
-      // A lost lease (or a stop): no RESULT — the coordinator already took the job back.
-      this.events.emit('job-finished', { jobId, leaseId, ok: false, code: AgentJobErrorCode.LEASE_LOST })
+      // A lost lease: no RESULT — the coordinator already took the job back. A hand-back: its
+      // JOB_HANDBACK is the final update; wait (bounded) for its STATUS_ACK before closing.
+      const update = handback === undefined ? undefined : await handback
+      if (update !== undefined) {
+        resultSeq = update.seq
+        if (!gone && sent.has(resultSeq)) {
+          await Promise.race([
+            finalAck,
+            new Promise((resolve) => setTimeout(resolve, HANDBACK_ACK_WAIT_MS).unref()),
+          ])
+        }
+      }
+      this.events.emit('job-finished', {
+        jobId,
+        leaseId,
+        ok: false,
+        code: handbackCode ?? AgentJobErrorCode.LEASE_LOST,
+      })
       await outbox
-      await channel.close()
+      if (gone) channel.abort(new Error('the job stream is gone'))
+      else await channel.close()
       await reading
       return
     }

@@ -36,6 +36,7 @@ import { LivenessTracker, type NodeLoad } from './liveness.js'
 import { type ControlLogger, silentLogger } from './logger.js'
 import { runNodeSession } from './node-session.js'
 import { type ControlServerInit, type ControlServerOptions, controlServerOptions } from './options.js'
+import { createSiteLoadRelay, type SiteLoadRelay } from './site-load-relay.js'
 
 /** The store records the control link reads and writes: nodes, and token redemption. */
 export type ControlStore = Pick<
@@ -86,6 +87,8 @@ export interface ControlServer {
   blockAddressesOf(nodeId: string): string[] | undefined
   /** The control version negotiated with the node's current session, undefined without one. */
   sessionVersionOf(nodeId: string): { major: number; minor: number } | undefined
+  /** SITE_LOAD messages sent to nodes since the start (docs/SCHEDULING.md §10). */
+  readonly siteLoadsRelayed: number
   /** Node ids with an open session, in no particular order. */
   sessionNodes(): string[]
   /** Resolves when every status write queued so far is stored (tests, shutdown). */
@@ -116,6 +119,8 @@ class DefaultControlServer implements ControlServer {
   readonly #logger: ControlLogger
   readonly #now: () => number
   readonly #liveness: LivenessTracker
+  /** Relays each accepted heartbeat to the node's site peers (SITE_LOAD, control 1.1). */
+  readonly #siteLoadRelay: SiteLoadRelay
   #statusReplay: StatusReplayHandler | undefined
   readonly #enrol: EnrolListener
   readonly #sessions = new Map<string, ControlChannel>()
@@ -140,6 +145,12 @@ class DefaultControlServer implements ControlServer {
       events: this.events,
       logger: this.#logger,
       now: this.#now,
+    })
+    this.#siteLoadRelay = createSiteLoadRelay({
+      events: this.events,
+      sessionOf: (nodeId) => this.#sessions.get(nodeId),
+      versionOf: (nodeId) => this.sessionVersionOf(nodeId),
+      logger: this.#logger,
     })
     this.#enrol = new EnrolListener(
       {
@@ -238,6 +249,10 @@ class DefaultControlServer implements ControlServer {
       major: CONTROL_PROTOCOL_VERSION.major,
       minor: Math.min(CONTROL_PROTOCOL_VERSION.minor, hello.protocol.minor),
     }
+  }
+
+  get siteLoadsRelayed(): number {
+    return this.#siteLoadRelay.relayed
   }
 
   sessionNodes(): string[] {

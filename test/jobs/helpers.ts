@@ -4,6 +4,7 @@
 // stopped by the test file's Cleanup (its `run()` in afterEach).
 import { expect } from 'vitest'
 import { type Agent, type AgentInit, startAgent } from '../../agent/control/index.js'
+import type { JobExecutor } from '../../agent/jobs/index.js'
 import {
   type Coordinator,
   type CoordinatorComponents,
@@ -12,7 +13,7 @@ import {
 } from '../../coordinator/control/coordinator-runtime.js'
 import { issueEnrolmentToken } from '../../coordinator/control/index.js'
 import type { LifecycleEventMap } from '../../coordinator/events/lifecycle-events.js'
-import { CONTROL_PROTOCOL_ID, type JobOffer, MessageType } from '../../protocol/index.js'
+import { CONTROL_PROTOCOL_ID, type JobOffer, type JobType, MessageType } from '../../protocol/index.js'
 import { ControlChannel } from '../../transport/message-channel.js'
 import { type Cleanup, eventually, LOOPBACK, withLimit } from '../control/helpers.js'
 
@@ -54,15 +55,21 @@ export async function startJobCoordinator(
 
 export interface JobAgentOptions extends Partial<Omit<AgentInit, 'coordinator' | 'dataDir' | 'token'>> {
   site?: string
+  /** Registered as soon as the agent runs, before the coordinator sees it: no offer can beat them. */
+  executors?: Partial<Record<JobType, JobExecutor>>
 }
 
-/** An appliance enrolled in `site` (dc1), heartbeating every 100 ms, once the coordinator has its first load report. */
+/**
+ * An appliance enrolled in `site` (dc1), heartbeating every 100 ms, once the coordinator has its
+ * first load report. Load sharing ignores CPU (maxCpu 1) unless told otherwise: the nodes share one
+ * busy test machine, and CPU noise must not move jobs between them.
+ */
 export async function startJobAgent(
   cleanup: Cleanup,
   c: Coordinator,
   options: JobAgentOptions = {},
 ): Promise<Agent> {
-  const { site = SITE, ...init } = options
+  const { site = SITE, executors = {}, ...init } = options
   const { token } = await issueEnrolmentToken(
     c.store,
     { tenant: TENANT, site, role: 'appliance' },
@@ -77,9 +84,11 @@ export async function startJobAgent(
     heartbeatIntervalMs: 100,
     baseDelayMs: 50,
     maxDelayMs: 500,
+    loadSharing: { maxCpu: 1 },
     ...init,
   })
   cleanup.add(() => a.stop())
+  for (const [type, executor] of Object.entries(executors)) a.jobs.registerExecutor(type as JobType, executor)
   await eventually(() => c.server.loadOf(a.node.peerId.toString()) !== undefined, 'first heartbeat')
   return a
 }
