@@ -86,7 +86,7 @@ export interface Coordinator {
    * Enqueues a plan's jobs now, outside its schedule (coordinator/scheduling/run-plan-now.ts).
    * Throws STORE_NOT_FOUND-like errors from the store when the plan does not exist.
    */
-  runPlanNow(tenantId: string, planId: string): Promise<ManualRun[]>
+  runPlanNow(tenantId: string, planId: string, options?: { vmIds?: readonly string[] }): Promise<ManualRun[]>
   /** Stops the admin socket, the control server and the store. Idempotent. */
   stop(): Promise<void>
 }
@@ -205,10 +205,10 @@ export async function startCoordinator(
       dispatcher,
       jobLink,
       peerId: server.peerId,
-      runPlanNow: async (tenantId, planId) => {
+      runPlanNow: async (tenantId, planId, options) => {
         const plan = await store.getPlan(tenantId, planId)
         if (plan === undefined) throw planNotFound(tenantId, planId)
-        return runPlanNow(plan, jobClock.now(), { store: schedulerStore, events })
+        return runPlanNow(plan, jobClock.now(), { store: schedulerStore, events }, options)
       },
       stop: () => {
         stopping ??= rollBack()

@@ -2,7 +2,7 @@
  * Running a plan now, outside its schedule (an operator's "run now", the demo, tests): the same jobs
  * a due run would enqueue — one per VM of a replication or consistency plan, one for a maintenance
  * plan — through the same store port, so the same rules hold (one active cycle per VM, a maintenance
- * plan's single active job). Job ids are `now.<scheduled id>` so they never meet a scheduled run's.
+ * plan's single active job); `vmIds` narrows a plan of VMs to some of them. Job ids are `now.<scheduled id>` so they never meet a scheduled run's.
  * Each enqueued job is announced `queued` with source `manual`, which wakes the dispatcher.
  * The plan's schedule state is not touched: its timetable goes on as before.
  */
@@ -20,8 +20,13 @@ export async function runPlanNow(
   plan: Plan,
   now: number,
   components: { store: Pick<SchedulerStore, 'enqueue'>; events?: LifecycleEvents },
+  options: { vmIds?: readonly string[] } = {},
 ): Promise<ManualRun[]> {
-  const vmIds = plan.job.type === 'maintenance' ? [undefined] : plan.groups.flatMap((group) => group.vmIds)
+  const only = options.vmIds === undefined ? undefined : new Set(options.vmIds)
+  const vmIds =
+    plan.job.type === 'maintenance'
+      ? [undefined]
+      : plan.groups.flatMap((group) => group.vmIds).filter((vmId) => only === undefined || only.has(vmId))
   const runs: ManualRun[] = []
   for (const vmId of vmIds) {
     const jobId = `now.${scheduledJobId(plan.id, now, vmId)}`.slice(0, 128)
