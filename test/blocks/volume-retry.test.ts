@@ -99,6 +99,35 @@ describe('an interrupted volume', () => {
     await eventually(() => store.pins.size === 0, 'pin released')
   })
 
+  it('gives up on a connector that stays silent while answers are due, and aborts the volume', async () => {
+    const store = new MemoryChunkStore()
+    let open!: () => void
+    store.gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    const logger = new RecordingLogger()
+    const link = await startLink(nodes, listeners, store, logger)
+    const volume = makeVolume(8 * BLOCK_SIZE, () => 'random')
+    const blocks = await withLimit(
+      openBlockStream(link.appliance, link.addr, { software: 'lifeboat/test' }),
+      'open',
+    )
+    const error = await withLimit(
+      sendVolume(blocks, {
+        open: openFor(volume),
+        records: volume.records,
+        blockMap: volume.blockMap,
+        maxBatchRecords: 1,
+        answerTimeoutMs: 300,
+      }).catch((e: unknown) => e),
+      'silent connector',
+    )
+    expect(error).toMatchObject({ code: 'AGENT_BLOCKS_ANSWER_TIMEOUT', retryable: true })
+    open()
+    await eventually(() => logger.events().includes('volume-aborted'), 'abort logged')
+    expect(await store.listPoints('acme')).toEqual([])
+  })
+
   it('refuses a record it cannot send, and aborts the volume', async () => {
     const store = new MemoryChunkStore()
     const link = await startLink(nodes, listeners, store)
