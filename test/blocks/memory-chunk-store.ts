@@ -68,7 +68,8 @@ export class MemoryChunkStore implements ChunkStore {
   readonly chunks = new Map<string, Map<string, StoredChunk>>()
   readonly points = new Map<string, Map<string, StoredPoint>>()
   readonly fences = new Map<string, number>()
-  readonly pins = new Set<Set<string>>()
+  /** Open pins: the tenant and the digests (hex) each holds. */
+  readonly pins = new Set<{ tenant: string; digests: Set<string> }>()
   /** Calls of putChunks and the chunks they were given, for tests that count what was sent. */
   readonly putCalls: number[] = []
   gate: Promise<void> | undefined
@@ -249,15 +250,15 @@ export class MemoryChunkStore implements ChunkStore {
     return this.#tenantPoints(tenant).delete(pointId)
   }
 
-  pin(_tenant: string): ChunkPin {
-    const held = new Set<string>()
-    this.pins.add(held)
+  pin(tenant: string): ChunkPin {
+    const pin = { tenant, digests: new Set<string>() }
+    this.pins.add(pin)
     return {
       add: (digests) => {
-        for (const digest of digests) held.add(hex(digest))
+        for (const digest of digests) pin.digests.add(hex(digest))
       },
       release: () => {
-        this.pins.delete(held)
+        this.pins.delete(pin)
       },
     }
   }
@@ -268,7 +269,9 @@ export class MemoryChunkStore implements ChunkStore {
       for (let i = 0; i < point.digests.length; i += DIGEST)
         live.add(hex(point.digests.subarray(i, i + DIGEST)))
     }
-    for (const pin of this.pins) for (const key of pin) live.add(key)
+    for (const pin of this.pins) {
+      if (pin.tenant === tenant) for (const key of pin.digests) live.add(key)
+    }
     const report: GcReport = { chunksRemoved: 0, bytesReclaimed: 0, packsRewritten: 0, packsDeleted: 0 }
     const chunks = this.#tenantChunks(tenant)
     for (const [key, chunk] of chunks) {

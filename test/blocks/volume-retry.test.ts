@@ -8,9 +8,19 @@ import {
   recoveryPointIdFor,
   sendVolume,
 } from '../../agent/blocks/index.js'
+import { MessageType, RecordFlag } from '../../protocol/index.js'
 import { NodeSet, withLimit } from '../transport/helpers.js'
 import { MemoryChunkStore } from './memory-chunk-store.js'
-import { BLOCK_SIZE, eventually, makeVolume, openFor, RecordingLogger, startLink } from './volume-helpers.js'
+import {
+  BLOCK_SIZE,
+  eventually,
+  makeVolume,
+  next,
+  openFor,
+  RecordingLogger,
+  rawVolumeChannel,
+  startLink,
+} from './volume-helpers.js'
 
 const nodes = new NodeSet()
 const listeners: BlockListener[] = []
@@ -97,6 +107,25 @@ describe('an interrupted volume', () => {
     expect(aborted?.fields.code).toBe('TRANSPORT_ABORTED')
     expect(await store.listPoints('acme')).toEqual([])
     await eventually(() => store.pins.size === 0, 'pin released')
+  })
+
+  it('pins what it stored until the volume ends: a collection meanwhile keeps it', async () => {
+    const store = new MemoryChunkStore()
+    const link = await startLink(nodes, listeners, store)
+    const volume = makeVolume(4 * BLOCK_SIZE, () => 'random')
+    const channel = await rawVolumeChannel(link, openFor(volume))
+    const records = volume.records.map((r) => ({
+      index: r.index,
+      digest: r.digest,
+      flags: 0x02,
+      payload: r.payload!,
+    }))
+    await channel.send({ t: MessageType.BLOCK_BATCH, seq: 1, records })
+    expect(await next(channel)).toMatchObject({ t: MessageType.BATCH_ACK, seq: 1, stored: 4 })
+    expect(await store.collectGarbage('acme')).toMatchObject({ chunksRemoved: 0 })
+    await channel.close()
+    await eventually(() => store.pins.size === 0, 'pin released')
+    expect(await store.collectGarbage('acme')).toMatchObject({ chunksRemoved: 4 })
   })
 
   it('gives up on a connector that stays silent while answers are due, and aborts the volume', async () => {
