@@ -117,7 +117,7 @@ describe('an interrupted volume', () => {
     const records = volume.records.map((r) => ({
       index: r.index,
       digest: r.digest,
-      flags: 0x02,
+      flags: RecordFlag.RAW,
       payload: r.payload!,
     }))
     await channel.send({ t: MessageType.BLOCK_BATCH, seq: 1, records })
