@@ -24,7 +24,7 @@
  */
 
 import type { StoreOperation } from './migrations.js'
-import { PendingWrites, type RecordReader } from './pending-writes.js'
+import { PendingWrites, type RecordReader, type SyncRecordReader } from './pending-writes.js'
 
 /** Changes per group at most (docs/LIMITS.md): about 6 operations and 4 KiB of batch each. */
 export const MAX_GROUP_CHANGES = 256
@@ -45,7 +45,7 @@ export interface ChangeRequest<T> {
 
 export interface GroupCommitInit {
   /** The committed store that changes read beneath pending writes. */
-  store: RecordReader
+  store: SyncRecordReader
   /** Writes one group's operations as one atomic batch. */
   write(operations: StoreOperation[], sync: boolean): Promise<void>
   /** Default MAX_GROUP_CHANGES. */
@@ -57,6 +57,9 @@ export interface GroupStats {
   groups: number
   changes: number
   largestGroup: number
+  /** Wall time spent planning changes, and writing batches, in ms. */
+  planMs: number
+  writeMs: number
 }
 
 interface Queued {
@@ -71,12 +74,12 @@ type Outcome = { entry: Queued; sawPending: boolean } & (
 )
 
 export class GroupCommit {
-  readonly #store: RecordReader
+  readonly #store: SyncRecordReader
   readonly #write: GroupCommitInit['write']
   readonly #maxChanges: number
   readonly #queue: Queued[] = []
   #draining: Promise<void> | undefined
-  readonly #stats: GroupStats = { groups: 0, changes: 0, largestGroup: 0 }
+  readonly #stats: GroupStats = { groups: 0, changes: 0, largestGroup: 0, planMs: 0, writeMs: 0 }
 
   constructor(init: GroupCommitInit) {
     this.#store = init.store
@@ -119,6 +122,7 @@ export class GroupCommit {
     const operations: StoreOperation[] = []
     const outcomes: Outcome[] = []
     let sync = false
+    const planStart = performance.now()
     while (this.#queue.length > 0 && outcomes.length < this.#maxChanges) {
       if (outcomes.length > 0 && this.#queue[0].request.leads) break
       const entry = this.#queue.shift()!
@@ -140,6 +144,8 @@ export class GroupCommit {
       }
     }
     let writeFailed: { error: unknown } | undefined
+    const writeStart = performance.now()
+    this.#stats.planMs += writeStart - planStart
     if (operations.length > 0) {
       try {
         await this.#write(operations, sync)
@@ -147,6 +153,7 @@ export class GroupCommit {
         writeFailed = { error }
       }
     }
+    this.#stats.writeMs += performance.now() - writeStart
     this.#stats.groups++
     this.#stats.changes += outcomes.length
     this.#stats.largestGroup = Math.max(this.#stats.largestGroup, outcomes.length)
