@@ -18,7 +18,11 @@ import {
   openChunkStoreReader,
   readMasterKeyFile,
 } from '../blockio/chunk-store/index.js'
-import { type Coordinator, startCoordinator } from '../coordinator/control/coordinator-runtime.js'
+import {
+  type Coordinator,
+  type CoordinatorJobsInit,
+  startCoordinator,
+} from '../coordinator/control/coordinator-runtime.js'
 import { issueEnrolmentToken } from '../coordinator/control/index.js'
 import type { ControlLogger } from '../coordinator/control/logger.js'
 import type { Job } from '../coordinator/jobs/job.js'
@@ -54,6 +58,8 @@ export interface LabInit {
   jobTimeoutMs?: number
   /** Scan worker threads of the appliance. */
   scanWorkers?: number
+  /** The coordinator's job timers (lease TTL, ack deadline, …) over the lab's own defaults. */
+  jobs?: CoordinatorJobsInit
   logger?: AgentLogger & ControlLogger
 }
 
@@ -90,7 +96,7 @@ export async function startReplicationLab(init: LabInit): Promise<ReplicationLab
       dataDir: coordinatorDir,
       listen: [LOOPBACK],
       enrolListen: [LOOPBACK],
-      jobs: { dispatchIntervalMs: 100, schedulerIntervalMs: 60_000, maxCpu: 1 },
+      jobs: { dispatchIntervalMs: 100, schedulerIntervalMs: 60_000, maxCpu: 1, ...init.jobs },
     },
     { logger: init.logger },
   )
