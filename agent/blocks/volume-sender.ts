@@ -140,9 +140,11 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
       while (inFlight.length >= MAX_UNACKED_BATCHES) await inFlight.shift()
       const seq = ++sent.batches
       const payloadBytes = records.reduce((sum, r) => sum + r.payload.length, 0)
+      // Counted here so that the wait below does not keep the batch's payloads alive.
+      const recordCount = records.length
       const acked = answers.batchAck(seq, signal).then(() => {
         progress.batchesAcked++
-        progress.recordsAcked += records.length
+        progress.recordsAcked += recordCount
         progress.payloadBytesAcked += payloadBytes
         options.onProgress?.({ ...progress })
       })

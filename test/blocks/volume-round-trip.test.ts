@@ -11,7 +11,7 @@ import {
   sendVolume,
 } from '../../agent/blocks/index.js'
 import type { ChunkStore } from '../../blockio/chunk-store/chunk-store.js'
-import { DIGEST_LENGTH } from '../../protocol/index.js'
+import { DIGEST_LENGTH, MAX_UNACKED_BATCHES, MessageType } from '../../protocol/index.js'
 import { NodeSet, withLimit } from '../transport/helpers.js'
 import { MemoryChunkStore } from './memory-chunk-store.js'
 import {
@@ -191,6 +191,54 @@ describe('sending a volume', () => {
     })
     await expectStored(store, third.recoveryPointId, shrunk)
     expect((await store.listPoints('acme', 'disk-0')).map((p) => p.blockCount)).toEqual([11, 15, 7])
+  })
+
+  it('keeps at most MAX_UNACKED_BATCHES batches in flight when the store is slow', async () => {
+    const store = new MemoryChunkStore()
+    let storing = 0
+    let mostAtOnce = 0
+    const put = store.putChunks.bind(store)
+    store.putChunks = async (tenant, chunks) => {
+      storing++
+      mostAtOnce = Math.max(mostAtOnce, storing)
+      await new Promise((resolve) => setTimeout(resolve, 40))
+      await put(tenant, chunks)
+      storing--
+    }
+    const link = await startLink(nodes, listeners, store)
+    const volume = makeVolume(24 * BLOCK_SIZE, () => 'random')
+    const blocks = await withLimit(
+      openBlockStream(link.appliance, link.addr, { software: 'lifeboat/test' }),
+      'open',
+    )
+    let batchesSent = 0
+    let acked = 0
+    let mostInFlight = 0
+    const channelSend = blocks.channel.send.bind(blocks.channel)
+    blocks.channel.send = async (message, signal) => {
+      if (message.t === MessageType.BLOCK_BATCH) {
+        batchesSent++
+        mostInFlight = Math.max(mostInFlight, batchesSent - acked)
+      }
+      return channelSend(message, signal)
+    }
+    const sent = await withLimit(
+      sendVolume(blocks, {
+        open: openFor(volume),
+        records: volume.records,
+        blockMap: volume.blockMap,
+        maxBatchRecords: 1,
+        onProgress: (p) => {
+          acked = p.batchesAcked
+        },
+      }),
+      'send',
+    )
+    // Pipelined up to the window and never beyond it (the connector would refuse the batch).
+    expect(sent).toMatchObject({ batches: 24, dataRecords: 24 })
+    expect(mostInFlight).toBe(MAX_UNACKED_BATCHES)
+    expect(mostAtOnce).toBe(1)
+    await expectStored(store, sent.recoveryPointId, volume)
   })
 
   it('answers a job that commits the same map again with the same point (a replay)', async () => {
