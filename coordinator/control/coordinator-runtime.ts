@@ -26,6 +26,7 @@ import { createJobLink, type JobLink } from '../job-link/job-link.js'
 import { createRecoveryPointRecorder } from '../replication/recovery-point-recorder.js'
 import type { Clock } from '../scheduling/clock.js'
 import { type ManualRun, runPlanNow } from '../scheduling/run-plan-now.js'
+import { createJobPruner, type JobPruner } from '../scheduling/job-pruner.js'
 import { createScheduler, type Scheduler } from '../scheduling/scheduler.js'
 import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
 import { ADMIN_SOCKET_NAME, type AdminServer, createAdminServer } from './admin-server.js'
@@ -46,6 +47,10 @@ export interface CoordinatorJobsInit
   > {
   /** How often plans are evaluated. Default 30 s. */
   schedulerIntervalMs?: number
+  /** How long finished jobs (and their logs) are kept. Default 7 days (job-pruner.ts). */
+  jobRetentionMs?: number
+  /** How often the finished-job sweep runs. Default 10 minutes. */
+  pruneIntervalMs?: number
   /** How often a dispatch pass runs when nothing pokes it (lease expiry). Default 1 s. */
   dispatchIntervalMs?: number
   /** The lease TTL each offer announces. Default 60 s. */
@@ -79,6 +84,8 @@ export interface Coordinator {
   readonly admin: AdminServer
   readonly events: LifecycleEvents
   readonly scheduler: Scheduler
+  /** Deletes finished jobs older than the retention, with their logs. */
+  readonly pruner: JobPruner
   readonly dispatcher: Dispatcher
   readonly jobLink: JobLink
   readonly peerId: string
@@ -195,6 +202,12 @@ export async function startCoordinator(
     undo.push(() => dispatcher!.stop())
     scheduler.start()
     undo.push(() => scheduler.stop())
+    const pruner = createJobPruner(
+      { retentionMs: jobs.jobRetentionMs, intervalMs: jobs.pruneIntervalMs },
+      { store, clock: jobClock, log: components.logger },
+    )
+    pruner.start()
+    undo.push(() => pruner.stop())
     let stopping: Promise<void> | undefined
     return {
       server,
@@ -202,6 +215,7 @@ export async function startCoordinator(
       admin,
       events,
       scheduler,
+      pruner,
       dispatcher,
       jobLink,
       peerId: server.peerId,

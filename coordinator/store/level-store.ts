@@ -57,6 +57,7 @@ import { alreadyExists, notFound, notOpen, StoreError, StoreErrorCode } from './
 import { GroupCommit, type GroupStats } from './group-commit.js'
 import type { JobLogEntry, JobLogPage, NewJobLogEntry } from './job-log-records.js'
 import * as catalogue from './level-catalogue.js'
+import { planDeleteFinishedJob } from './level-job-prune.js'
 import * as levelJobs from './level-jobs.js'
 import * as layout from './level-layout.js'
 import * as protection from './level-protection.js'
@@ -620,6 +621,15 @@ export class LevelMetadataStore implements MetadataStore {
     const limit = checkLimit(page?.limit, MAX_JOB_LOG_PAGE_SIZE)
     const after = page?.after === undefined ? undefined : input.checkTime('after', page.after)
     return this.#read('reading a job log', (db) => catalogue.listLog(db, tenantId, jobId, after, limit))
+  }
+
+  // Pruning finished jobs (finished-job-records.ts): one batch per job; it reads ranges, so it leads.
+
+  async deleteFinishedJob(tenantId: string, jobId: string, before: Timestamp): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('job', jobId)
+    const until = input.checkTime('before', before)
+    return this.#change('pruning a finished job', (db) => planDeleteFinishedJob(db, tenantId, jobId, until))
   }
 
   // Jobs: each change is a function of coordinator/jobs/ run in one transaction (one batch).

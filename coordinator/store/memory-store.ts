@@ -44,6 +44,7 @@ import type { ChannelInput, NewNotificationChannel, NotificationChannel } from '
 import { planRedemption } from './enrolment-rules.js'
 import { generateEnrolmentSecret, hashEnrolmentSecret, isWellFormedSecret } from './enrolment-secret.js'
 import { alreadyExists, corrupt, notFound, notOpen, StoreError, StoreErrorCode } from './errors.js'
+import { isPrunable } from './finished-job-records.js'
 import type { JobLogEntry, JobLogPage, NewJobLogEntry } from './job-log-records.js'
 import * as memoryJobs from './memory-jobs.js'
 import * as memory from './memory-protection.js'
@@ -524,6 +525,24 @@ export class MemoryMetadataStore implements MetadataStore {
     const limit = checkLimit(page?.limit, MAX_JOB_LOG_PAGE_SIZE)
     const after = page?.after === undefined ? undefined : input.checkTime('after', page.after)
     return memory.listLog(this.#volume(), tenantId, jobId, after, limit)
+  }
+
+  // Pruning finished jobs (finished-job-records.ts).
+
+  async deleteFinishedJob(tenantId: string, jobId: string, before: Timestamp): Promise<boolean> {
+    input.checkId('tenant', tenantId)
+    input.checkId('job', jobId)
+    const until = input.checkTime('before', before)
+    return this.#change(async (volume) => {
+      const records = volume.tenantRecords.get(tenantId)
+      const job = records?.jobs.get(jobId)
+      if (records === undefined || job === undefined || !isPrunable(job, until)) return false
+      records.jobs.delete(jobId)
+      records.jobLogs.delete(jobId)
+      for (const key of [...records.logSeen.keys()])
+        if (key.startsWith(`${jobId} `)) records.logSeen.delete(key)
+      return true
+    })
   }
 
   // Jobs: each change is a function of coordinator/jobs/ run in one transaction.

@@ -24,6 +24,7 @@
  */
 import type { JobRecords } from '../jobs/job.js'
 import type { ChannelRecords } from './channel-records.js'
+import type { FinishedJobRecords } from './finished-job-records.js'
 import type { JobLogRecords } from './job-log-records.js'
 import type { PlanRecords, ProtectedVmRecords } from './protection-records.js'
 import type { RecoveryPointRecords } from './recovery-point-records.js'
@@ -203,4 +204,5 @@ export interface MetadataStore
     RecoveryPointRecords,
     ChannelRecords,
     JobLogRecords,
-    JobRecords {}
+    JobRecords,
+    FinishedJobRecords {}

@@ -12,6 +12,7 @@ import { jobsEnqueueConformance } from './conformance/jobs-enqueue.js'
 import { jobsExpiryConformance } from './conformance/jobs-expiry.js'
 import { jobsLeaseConformance } from './conformance/jobs-lease.js'
 import { jobsOfferConformance } from './conformance/jobs-offer.js'
+import { jobsPruneConformance } from './conformance/jobs-prune.js'
 import { jobsQueriesConformance } from './conformance/jobs-queries.js'
 import { lifecycleConformance } from './conformance/lifecycle.js'
 import { migrationConformance } from './conformance/migration.js'
@@ -38,6 +39,7 @@ export function storeConformance(factory: StoreFixtureFactory): void {
   jobsLeaseConformance(factory)
   jobsExpiryConformance(factory)
   jobsQueriesConformance(factory)
+  jobsPruneConformance(factory)
   isolationV2Conformance(factory)
   migrationConformance(factory)
 }
