@@ -2,7 +2,13 @@
 // connection stays usable afterwards (docs/PROTOCOL.md §6).
 import { afterEach, describe, expect, it } from 'vitest'
 import type { RefusalEvent } from '../../coordinator/control/index.js'
-import { type ControlMessage, MAX_CONSECUTIVE_BAD_FRAMES, MessageType } from '../../protocol/index.js'
+import {
+  CONTROL_PROTOCOL_VERSION,
+  type ControlMessage,
+  formatVersion,
+  MAX_CONSECUTIVE_BAD_FRAMES,
+  MessageType,
+} from '../../protocol/index.js'
 import {
   Cleanup,
   enrolDirectly,
@@ -145,7 +151,7 @@ describe('a node session refuses a bad hello', () => {
     )
     expectError(answer, 'PROTOCOL_VERSION_MISMATCH')
     expect(answer.message).toContain('2.3')
-    expect(answer.message).toContain('1.0')
+    expect(answer.message).toContain(formatVersion(CONTROL_PROTOCOL_VERSION))
     expect(refusal.code).toBe('PROTOCOL_VERSION_MISMATCH')
   })
 

@@ -65,7 +65,7 @@ describe('maintenance plans: no second run while the previous job is active', ()
       },
     ])
     // Running now, two due times later: still held, no new announcement.
-    const leaseId = await startJob(store, world.tenantId, job!.id, world.appliances[0], T0 + 2 * EVERY - 1)
+    const leaseId = await startJob(store, world.tenantId, job!.id, world.connector, T0 + 2 * EVERY - 1)
     const third = await scheduler.evaluate(T0 + 2 * EVERY)
     expect(third).toMatchObject({ enqueued: 0, blocked: 1, holdsRaised: 0 })
     expect(holds).toHaveLength(1)
