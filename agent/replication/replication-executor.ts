@@ -16,7 +16,8 @@
  * as HELD (hashes, not data): a resync after lost change tracking, or a second VM with the same
  * content, moves hashes only. A cycle retried after any interruption runs again from step 1: chunks
  * stored by the interrupted attempt are HELD, and the commit names the same point id, so the result
- * equals an uninterrupted run.
+ * equals an uninterrupted run. A volume an earlier attempt of the same job already committed (its
+ * index is kept under the job's point id) is not sent again: that point stands.
  *
  * The RESULT summary names each volume's point for the coordinator's catalogue:
  * `rp.<volumeId>` = `<pointId>:<map digest hex>:<volume size>` (replication-summary.ts), and totals.
@@ -37,6 +38,7 @@ import {
 } from '../../protocol/index.js'
 import type { LifeboatNode } from '../../transport/index.js'
 import { openBlockStream } from '../blocks/block-client.js'
+import { recoveryPointIdFor } from '../blocks/recovery-point-id.js'
 import { sendVolume } from '../blocks/volume-sender.js'
 import type { JobContext, JobExecutor, JobSummary } from '../jobs/job-runner.js'
 import type { BlockRecord } from '../scan/scan-batch.js'
@@ -69,8 +71,8 @@ export interface VolumeCycleReport {
   pointId: string
   mapDigest: string
   volumeSize: number
-  /** full: every block read; tracked: only changed extents read. */
-  mode: 'full' | 'tracked'
+  /** full: every block read; tracked: only changed extents read; committed: by an earlier attempt. */
+  mode: 'full' | 'tracked' | 'committed'
   blocksRead: number
   bytesRead: number
   changedBlocks: number
@@ -123,6 +125,27 @@ export function createReplicationExecutor(
     ): Promise<VolumeCycleReport> {
       const volumeStarted = now()
       const entry = mappedVolume(map, volume.volumeId, init.volumeMapPath)
+      // An earlier attempt of this job committed the volume already: that point stands (a retry
+      // after a later volume failed must not try to commit another map under the same point id).
+      const ownPointId = recoveryPointIdFor(offer.jobId, volume.volumeId)
+      const committed = await loadCommittedIndex(init.dataDir, volume.volumeId, ownPointId, volume.blockSize)
+      if (committed !== undefined) {
+        context.log('info', step, `already committed as point ${ownPointId} by an earlier attempt`)
+        return {
+          volumeId: volume.volumeId,
+          pointId: ownPointId,
+          mapDigest: mapDigestHex(blockMapOf(committed)),
+          volumeSize: committed.volumeSize,
+          mode: 'committed',
+          blocksRead: 0,
+          bytesRead: 0,
+          changedBlocks: 0,
+          heldRecords: 0,
+          payloadBytes: 0,
+          plainBytesSent: 0,
+          durationMs: now() - volumeStarted,
+        }
+      }
       const previous = await loadCommittedIndex(
         init.dataDir,
         volume.volumeId,
