@@ -24,7 +24,13 @@ export function exitCodeFor(code: string): ExitCode {
   if (code.startsWith('CLI_USAGE') || code === 'BLOCKIO_INVALID_OPTION' || code === 'SCAN_INVALID_OPTION') {
     return ExitCode.USAGE
   }
-  if (code === 'BLOCKIO_INDEX_WRITE_FAILED' || code === 'CLI_OUTPUT_FAILED') return ExitCode.OUTPUT
+  if (
+    code === 'BLOCKIO_INDEX_WRITE_FAILED' ||
+    code === 'CLI_OUTPUT_FAILED' ||
+    code.startsWith('AGENT_RESTORE_')
+  ) {
+    return ExitCode.OUTPUT
+  }
   if (code.startsWith('ENROL_') || code.startsWith('CONTROL_')) return ExitCode.REFUSED
   if (code === 'CLI_INTERRUPTED' || code === 'SCAN_ABORTED') return ExitCode.INTERRUPTED
   if (

@@ -9,9 +9,10 @@ import { Command, CommanderError } from 'commander'
 import { LifeboatError } from '../protocol/errors.js'
 import { registerAgentCommand } from './agent-command.js'
 import { registerCoordinatorCommand } from './coordinator-command.js'
-import { runDemo } from './demo-command.js'
+import { type DemoOptions, runDemo } from './demo-command.js'
 import { ExitCode } from './exit-codes.js'
 import { reportError } from './report-error.js'
+import { registerRestoreCommand } from './restore-command.js'
 import { formatScanReport, type ScanCommandOptions, scanImage } from './scan-command.js'
 
 /** Aborted by SIGINT / SIGTERM, so long work stops cleanly (workers destroyed, temp files removed). */
@@ -70,13 +71,20 @@ async function main(argv: string[]): Promise<number> {
 
   program
     .command('demo')
-    .description('create a sample disk image, scan it, change it, scan it again, and show what happened')
-    .option('--size <size>', 'size of the sample image', '256M')
-    .option('--keep <dir>', 'keep the image and indexes in this directory instead of a temporary one')
-    .action(async (options: { size: string; keep?: string }) => {
+    .description(
+      'replicate a disk image end to end on loopback: seed, 3 incremental cycles, check, restore, compare',
+    )
+    .option('--size <size>', 'size of the ext4 image the demo makes', '256M')
+    .option(
+      '--image <path>',
+      'replicate this existing raw image instead (read only: seed, check, restore, compare)',
+    )
+    .option('--keep <dir>', 'work in this directory and keep it, instead of a removed temporary one')
+    .action(async (options: DemoOptions) => {
       await runDemo(options, signal)
     })
 
+  registerRestoreCommand(program, signal)
   registerCoordinatorCommand(program, signal)
   registerAgentCommand(program, signal)
 
