@@ -22,11 +22,12 @@ import { createDispatchQueueAdapter, createSchedulerStoreAdapter } from '../adap
 import { createDispatcher, type Dispatcher, type DispatcherInit } from '../dispatch/dispatcher.js'
 import { createNodeLoadBoard } from '../dispatch/node-load-board.js'
 import { createLifecycleEvents, type LifecycleEvents } from '../events/lifecycle-events.js'
+import { logLifecycleEvents } from '../events/lifecycle-log.js'
 import { createJobLink, type JobLink } from '../job-link/job-link.js'
 import { createRecoveryPointRecorder } from '../replication/recovery-point-recorder.js'
 import type { Clock } from '../scheduling/clock.js'
-import { type ManualRun, runPlanNow } from '../scheduling/run-plan-now.js'
 import { createJobPruner, type JobPruner } from '../scheduling/job-pruner.js'
+import { type ManualRun, runPlanNow } from '../scheduling/run-plan-now.js'
 import { createScheduler, type Scheduler } from '../scheduling/scheduler.js'
 import { createLevelStore, type LevelMetadataStore } from '../store/level-store.js'
 import { ADMIN_SOCKET_NAME, type AdminServer, createAdminServer } from './admin-server.js'
@@ -126,6 +127,10 @@ export async function startCoordinator(
   // Following the bus before the control server starts, so no node's first presence is missed.
   const board = createNodeLoadBoard({ events })
   undo.push(async () => board.stop())
+  if (components.logger !== undefined) {
+    const stopLogging = logLifecycleEvents(events, components.logger)
+    undo.push(async () => stopLogging())
+  }
   try {
     const server = createControlServer(serverInit, {
       store,
