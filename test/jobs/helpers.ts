@@ -152,7 +152,12 @@ export async function cutOff(a: Agent): Promise<void> {
 /** A job clock the test moves forward (leases, backoff) while liveness keeps real time. */
 export function movableClock(): { now: () => number; advance: (ms: number) => void } {
   let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) }
+  return {
+    now: () => Date.now() + offset,
+    advance: (ms) => {
+      offset += ms
+    },
+  }
 }
 
 /**
