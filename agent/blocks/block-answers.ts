@@ -69,7 +69,13 @@ export class BlockAnswers {
   }
 
   #wait(key: string, signal?: AbortSignal): Promise<Answer> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (this.#failure !== undefined) {
+      // As below: the sender may never await this wait, and a stream that already failed must not
+      // turn it into an unhandled rejection (it would end the appliance's process).
+      const failed = Promise.reject(this.#failure)
+      failed.catch(() => undefined)
+      return failed
+    }
     let resolve!: (answer: Answer) => void
     let reject!: (error: unknown) => void
     const promise = new Promise<Answer>((res, rej) => {
