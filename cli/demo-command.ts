@@ -215,7 +215,7 @@ export async function runDemo(options: DemoOptions, signal?: AbortSignal): Promi
     say(formatCycleTable(rows))
     say()
     say(
-      `Done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rows.length} recovery points, check clean, restore byte-identical${ext4 && fsck.startsWith('clean') ? ' and mountable-clean' : ''}.`,
+      `Done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rows.length} recovery point${rows.length === 1 ? '' : 's'}, check clean, restore byte-identical${ext4 && fsck.startsWith('clean') ? ' and mountable-clean' : ''}.`,
     )
     if (options.keep !== undefined) say(`Files kept in ${dir}.`)
   } finally {
