@@ -43,6 +43,8 @@ export const MAX_SCHEDULER_INTERVAL_MS = 60 * 60_000
 /** Plans evaluated at once within a pass: enough to hide store latency, few enough to be gentle. */
 export const DEFAULT_PLAN_CONCURRENCY = 8
 export const MAX_PLAN_CONCURRENCY = 256
+/** Enqueues of one plan's VMs in flight at once (they share the store's commit groups). */
+export const VM_ENQUEUE_CONCURRENCY = 32
 /** The job type whose plans can be RPO at risk: an RPO is a replication notion. */
 export const REPLICATION_JOB_TYPE = 'replication-cycle'
 
@@ -129,21 +131,36 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
     const targets: Array<string | undefined> =
       plan.vmIds !== undefined && plan.vmIds.length > 0 ? plan.vmIds : [plan.vmId]
     const perVm = plan.vmIds !== undefined && plan.vmIds.length > 0
-    const jobIds: string[] = []
+    const jobIds = targets.map((vmId) =>
+      perVm ? scheduledJobId(plan.planId, dueAt, vmId) : scheduledJobId(plan.planId, dueAt),
+    )
     let blocked = false
-    for (const vmId of targets) {
-      const jobId = perVm ? scheduledJobId(plan.planId, dueAt, vmId) : scheduledJobId(plan.planId, dueAt)
-      jobIds.push(jobId)
-      const outcome = await store.enqueue({
-        tenantId: plan.tenantId,
-        planId: plan.planId,
-        jobType: plan.jobType,
-        vmId,
-        jobId,
-        dueAt,
-        coalesced,
-        enqueuedAt: now,
-      })
+    let gone = false
+    let failure: { error: unknown } | undefined
+    // The VMs' enqueues are in flight together (VM_ENQUEUE_CONCURRENCY at most), so the store writes
+    // them in shared commit groups: a plan of 100 VMs is queued in a few fsyncs, not 100 in a row.
+    await forEachLimited([...targets.keys()], VM_ENQUEUE_CONCURRENCY, async (n) => {
+      const vmId = targets[n]
+      const jobId = jobIds[n]
+      if (gone || failure !== undefined) return
+      let outcome: Awaited<ReturnType<SchedulerStore['enqueue']>>
+      try {
+        outcome = await store.enqueue({
+          tenantId: plan.tenantId,
+          planId: plan.planId,
+          jobType: plan.jobType,
+          vmId,
+          jobId,
+          dueAt,
+          coalesced,
+          enqueuedAt: now,
+        })
+      } catch (error) {
+        // Like a failure of the serial loop: the first error ends the plan's pass once the enqueues
+        // in flight have settled (none is left running behind the pass).
+        failure ??= { error }
+        return
+      }
       const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
       if (outcome.enqueued) {
         // Announced as soon as the job is in the queue, before recordDue: the job exists whatever
@@ -170,12 +187,14 @@ export function createScheduler(init: SchedulerInit, components: SchedulerCompon
           `plan ${plan.planId}: job ${jobId} was already queued`,
         )
       } else if (outcome.reason === 'plan-gone') {
-        return
+        gone = true
       } else {
         blocked = true
         log.debug({ event: 'schedule-blocked', ...fields }, `plan ${plan.planId}: previous job still active`)
       }
-    }
+    })
+    if (failure !== undefined) throw failure.error
+    if (gone) return
     const jobId = jobIds[0]!
     const fields = { tenantId: plan.tenantId, planId: plan.planId, jobId, dueAt }
     const planKey = `${plan.tenantId}/${plan.planId}`
