@@ -24,6 +24,7 @@ import type { DemoImage } from '../demo/demo-image.js'
 import type { ReplicationLab } from '../demo/replication-lab.js'
 import { LifeboatError } from '../protocol/errors.js'
 import { createProgress } from './progress.js'
+import { restoreProgress } from './restore-command.js'
 import { formatBytes, parseSize } from './sizes.js'
 
 /** The demo's VM and its one volume. */
@@ -157,14 +158,19 @@ export async function runDemo(options: DemoOptions, signal?: AbortSignal): Promi
     const reader = await l.openStoreReader()
     let restore: Awaited<ReturnType<typeof restorePoint>>
     try {
-      // One bar for both phases: writing the image, then reading it back to verify it.
-      restore = await withProgress('restore+verify', 2 * size, signal, (onProgress, inner) =>
-        restorePoint(reader, LAB_TENANT, latest.pointId, restoredPath, {
-          verify: true,
-          onProgress: (done, _total, phase) => onProgress(phase === 'verify' ? size + done : done),
-          signal: inner,
-        }),
-      )
+      const progress = restoreProgress(size)
+      try {
+        restore = await abortable(
+          restorePoint(reader, LAB_TENANT, latest.pointId, restoredPath, {
+            verify: true,
+            onProgress: progress.update,
+            signal,
+          }),
+          signal,
+        )
+      } finally {
+        progress.stop()
+      }
     } finally {
       await reader.close()
     }

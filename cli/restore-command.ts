@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import type { PointInfo } from '../blockio/chunk-store/index.js'
 import { LifeboatError } from '../protocol/errors.js'
-import { createProgress } from './progress.js'
+import { createProgress, type Progress } from './progress.js'
 import { formatBytes } from './sizes.js'
 
 export interface RestoreCommandOptions {
@@ -66,28 +66,43 @@ export async function runRestore(options: RestoreCommandOptions, signal: AbortSi
   const reader = await openChunkStoreReader({ root: resolve(storeRoot), masterKey })
   try {
     const point = choosePoint(await reader.listPoints(tenant), options, tenant)
-    const total = point.volumeSize
-    const bar = createProgress({
-      label: 'restore',
-      total: options.verify === true ? 2 * total : total,
-      json: false,
-    })
+    const progress = restoreProgress(point.volumeSize)
     let report: Awaited<ReturnType<typeof restorePoint>>
     try {
       report = await restorePoint(reader, tenant, point.pointId, resolve(options.out), {
         verify: options.verify === true,
         overwrite: options.force === true,
-        onProgress: (done, _total, phase) => bar.update(phase === 'verify' ? total + done : done),
+        onProgress: progress.update,
         signal,
       })
     } finally {
-      bar.stop()
+      progress.stop()
     }
     process.stdout.write(
       `restored point ${point.pointId} of ${point.vmId}/${point.volumeId} (${new Date(point.createdAt).toISOString()}) to ${report.outPath}: ${formatBytes(report.bytes)} (${report.bytes} bytes), ${report.dataBlocks} data blocks, ${report.zeroBlocks} zero blocks (sparse), ${report.verified ? 'verified' : 'not verified (add --verify)'}\n`,
     )
   } finally {
     await reader.close()
+  }
+}
+
+/** Progress of a restore on a terminal: one bar while writing, then one while verifying. */
+export function restoreProgress(total: number): {
+  update: (done: number, total: number, phase: 'restore' | 'verify') => void
+  stop: () => void
+} {
+  let phase: 'restore' | 'verify' | undefined
+  let bar: Progress | undefined
+  return {
+    update(done, _total, now) {
+      if (now !== phase) {
+        bar?.stop()
+        phase = now
+        bar = createProgress({ label: now.padEnd(7), total, json: false })
+      }
+      bar!.update(done)
+    },
+    stop: () => bar?.stop(),
   }
 }
 
