@@ -44,6 +44,8 @@ export interface DemoOptions {
   image?: string
   /** Keep the working files here instead of a removed temporary directory. */
   keep?: string
+  /** Hidden, for tests: look for e2fsprogs only in this folder (an empty one forces the fallback). */
+  e2fsprogsDir?: string
 }
 
 /** One cycle's figures from its job's RESULT summary. */
@@ -87,7 +89,12 @@ export async function runDemo(options: DemoOptions, signal?: AbortSignal): Promi
       const { createDemoImage } = await import('../demo/demo-image.js')
       imagePath = join(dir, 'disk.img')
       image = await step('making the disk image', signal, () =>
-        createDemoImage(imagePath, { sizeBytes: size, seed: 1, tempRoot: dir }),
+        createDemoImage(imagePath, {
+          sizeBytes: size,
+          seed: 1,
+          tempRoot: dir,
+          toolDirs: options.e2fsprogsDir === undefined ? undefined : [options.e2fsprogsDir],
+        }),
       )
       say(`Disk image: ${image.reason}.`)
       ext4 = image.kind === 'ext4'

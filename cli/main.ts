@@ -5,7 +5,7 @@
  * and exits with the documented code (docs/CLI.md).
  */
 import '../protocol/promise-with-resolvers.js'
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { LifeboatError } from '../protocol/errors.js'
 import { registerAgentCommand } from './agent-command.js'
 import { registerCoordinatorCommand } from './coordinator-command.js'
@@ -80,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
       'replicate this existing raw image instead (read only: seed, check, restore, compare)',
     )
     .option('--keep <dir>', 'work in this directory and keep it, instead of a removed temporary one')
+    .addOption(new Option('--e2fsprogs-dir <dir>', 'tests: look for e2fsprogs only here').hideHelp())
     .action(async (options: DemoOptions) => {
       await runDemo(options, signal)
     })

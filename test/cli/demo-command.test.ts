@@ -84,6 +84,19 @@ describe('lifeboat demo', () => {
     expect((await readdir(keep)).sort()).toEqual(['lab', 'restored.img'])
   }, 60_000)
 
+  it('falls back to generated content without e2fsprogs, and says why', async () => {
+    const empty = await cleanup.tempDir('lifeboat-demo-no-e2fs-')
+    const run = await runCli(['demo', '--size', '16M', '--e2fsprogs-dir', empty], 60_000)
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(
+      /Disk image: generated mixed content instead of ext4: mkfs\.ext4, debugfs, e2fsck not found/,
+    )
+    expect(run.stdout).toMatch(/^incr 3 +\d+ blocks rewritten/m)
+    expect(run.stdout).toMatch(/\(byte-identical\)/)
+    expect(run.stdout).toMatch(/Filesystem check of the restore: not an ext4 image: skipped/)
+  }, 60_000)
+
   it('refuses a size out of range and an image that cannot be read', async () => {
     const small = await runCli(['demo', '--size', '100K'])
     expect(small.code).toBe(2)
