@@ -17,14 +17,15 @@
  *   change that wrote, or that was planned after a change that wrote, gets the write's error; a
  *   change planned against the database alone keeps its own outcome.
  * - The batch is fsynced when any change of the group asks for it (only lease renewals do not).
- * - A change that *leads* (it reads ranges, which do not see pending writes) is planned only first
- *   in a group; a leading change waiting in the queue closes the group before it.
+ * - A change that *leads* (it reads the database directly, ranges included, so it would miss pending
+ *   writes) is planned only first in a group; a leading change waiting in the queue closes the
+ *   group before it.
  *
  * A group holds at most `maxChanges` changes; the changes that queue meanwhile form the next one.
  */
 
 import type { StoreOperation } from './migrations.js'
-import { PendingWrites, type RecordReader, type SyncRecordReader } from './pending-writes.js'
+import { type PendingView, PendingWrites, type SyncRecordReader } from './pending-writes.js'
 
 /** Changes per group at most (docs/LIMITS.md): about 6 operations and 4 KiB of batch each. */
 export const MAX_GROUP_CHANGES = 256
@@ -36,7 +37,7 @@ export interface PlannedChange<T> {
 
 export interface ChangeRequest<T> {
   /** Reads through `reads` (the database with the group's pending writes over it), and plans. */
-  plan(reads: RecordReader): Promise<PlannedChange<T>>
+  plan(reads: PendingView): Promise<PlannedChange<T>>
   /** Write this change's batch with fsync. */
   sync: boolean
   /** Plan only first in a group, when nothing is pending (the change reads ranges). */

@@ -4,9 +4,9 @@
  *
  * The transaction reads records through its commit group's pending writes (group-commit.ts: the
  * store as the group's earlier changes left it; nothing commits meanwhile) and collects its writes
- * as batch operations, which the store commits with the rest of the group as ONE db.batch(). Range
- * reads (the sweeper's) go to the database itself, so a transaction given `ranges` must lead its
- * group, when nothing is pending. `putJob` turns a job's move from one
+ * as batch operations, which the store commits with the rest of the group as ONE db.batch(). The
+ * sweeper's range reads merge the database's index entries with the group's pending puts and
+ * deletes in the range, so they too see the store as the group's earlier changes left it. `putJob` turns a job's move from one
  * state to another into puts and deletes of exactly the index entries that differ, so a queued job
  * is one range read away from the dispatcher and an expired lease one range read from the sweeper,
  * whatever the number of jobs.
@@ -20,19 +20,16 @@ import * as protection from './level-protection-layout.js'
 import { findNode, getRecord, put } from './level-records.js'
 import type { Node, Site } from './metadata-store.js'
 import type { StoreDatabase, StoreOperation } from './migrations.js'
-import type { RecordReader } from './pending-writes.js'
+import type { PendingView, RecordReader } from './pending-writes.js'
 import type { Plan, ProtectedVm } from './protection-records.js'
 
 export class LevelJobTransaction implements JobTransaction {
   readonly operations: StoreOperation[] = []
-  readonly #db: RecordReader
-  readonly #ranges: StoreDatabase | undefined
+  readonly #db: PendingView
+  readonly #ranges: StoreDatabase
 
-  /**
-   * `reads` serves every point read; `ranges`, the database, serves the sweeper's range reads and
-   * is given only to a change that leads its group (without it those reads are a programming error).
-   */
-  constructor(reads: RecordReader, ranges?: StoreDatabase) {
+  /** `reads`: the database through the group's pending writes; `ranges`: the database itself. */
+  constructor(reads: PendingView, ranges: StoreDatabase) {
     this.#db = reads
     this.#ranges = ranges
   }
@@ -63,11 +60,11 @@ export class LevelJobTransaction implements JobTransaction {
   }
 
   lapsedOffers(now: number, limit: number): Promise<Job[]> {
-    return jobsUpTo(this.#rangeReader('lapsedOffers'), jobs.JOB_OFFERS_PREFIX, now, limit, 'offered')
+    return this.#jobsUpTo(jobs.JOB_OFFERS_PREFIX, now, limit, 'offered')
   }
 
   expiredLeases(now: number, limit: number): Promise<Job[]> {
-    return jobsUpTo(this.#rangeReader('expiredLeases'), jobs.JOB_LEASES_PREFIX, now, limit, 'running')
+    return this.#jobsUpTo(jobs.JOB_LEASES_PREFIX, now, limit, 'running')
   }
 
   findNode(nodeId: string): Promise<Node | undefined> {
@@ -86,10 +83,25 @@ export class LevelJobTransaction implements JobTransaction {
     return getRecord(this.#db, protection.planKey(tenantId, planId), protection.decodePlan)
   }
 
-  #rangeReader(what: string): StoreDatabase {
-    // A range read would miss the group's pending writes: only a change that leads may make one.
-    if (this.#ranges === undefined) throw new Error(`${what} needs a transaction that leads its commit group`)
-    return this.#ranges
+  /**
+   * jobsUpTo through the pending writes: the first `limit` entries of the range among the stored
+   * ones not deleted by the group and the group's own puts. Reading `limit` + (deletes pending in
+   * the range) stored entries is enough: at most that many of them can be gone.
+   */
+  async #jobsUpTo(prefix: string, until: number, limit: number, state: Job['state']): Promise<Job[]> {
+    const range = { gte: prefix, lt: prefix + protection.timeKey(until + 1) }
+    const pending = this.#db.entriesIn(range.gte, range.lt)
+    const deletes = pending.filter(([, value]) => value === undefined).length
+    const entries = new Map(await this.#ranges.iterator({ ...range, limit: limit + deletes }).all())
+    for (const [key, value] of pending) {
+      if (value === undefined) entries.delete(key)
+      else entries.set(key, value)
+    }
+    const refs = [...entries]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, limit)
+      .map(([key, raw]) => ({ key, ref: jobs.decodeJobRef(key, raw) }))
+    return readIndexed(this.#db, refs, (job) => job.state === state)
   }
 }
 
@@ -113,7 +125,7 @@ async function jobsUpTo(
 
 /** The job records the entries point at, checked against `belongs` (else STORE_CORRUPT). */
 async function readIndexed(
-  db: StoreDatabase,
+  db: RecordReader,
   refs: { key: string; ref: jobs.JobRef }[],
   belongs: (job: Job) => boolean,
 ): Promise<Job[]> {

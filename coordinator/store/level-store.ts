@@ -14,8 +14,9 @@
  * which skip the fsync unless a change of their group asks for it (renew-lease.ts says why that is
  * safe). Reads run outside the committer: each reads committed records only, never half of a batch.
  *
- * Changes that read by key only (the job changes but expireLeases, node status) *join* a group;
- * every other change reads ranges straight from the database and so *leads* one (group-commit.ts).
+ * The job changes and node status changes *join* a group: they read through its pending writes
+ * (the sweeper's range reads included, level-jobs.ts). Every other change reads the database
+ * directly and so *leads* one (group-commit.ts).
  *
  * The record kinds of schema version 2 live in their own modules (level-protection.ts,
  * level-catalogue.ts, level-jobs.ts), each change a function returning its batch; the job-state
@@ -79,7 +80,7 @@ import type {
 } from './metadata-store.js'
 import { MIGRATIONS, type Migration, type StoreDatabase, type StoreOperation } from './migrations.js'
 import { nodeSeen, nodeWithStatus } from './node-changes.js'
-import type { RecordReader } from './pending-writes.js'
+import type { PendingView } from './pending-writes.js'
 import { checkPlanInput, checkTags, checkVmInput } from './protection-input.js'
 import type {
   NewPlan,
@@ -715,8 +716,7 @@ export class LevelMetadataStore implements MetadataStore {
   }
 
   async expireLeases(now: Timestamp, limit?: number): Promise<ExpiryReport> {
-    // Leads its group: the sweeper's range reads do not see a group's pending writes.
-    return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit), this.#sync, true)
+    return this.#jobChange('expiring leases', (tx) => expireLeases(tx, now, limit))
   }
 
   async cancelJob(tenantId: string, jobId: string, now: Timestamp): Promise<Job> {
@@ -754,19 +754,11 @@ export class LevelMetadataStore implements MetadataStore {
     return this.#read('reading a fencing token', (db) => levelJobs.fencingToken(db, tenantId, volumeId))
   }
 
-  /**
-   * Runs one job-state change in a transaction whose writes join its commit group's batch. A change
-   * that `leads` (expireLeases: range reads) gets the database for its ranges.
-   */
-  #jobChange<T>(
-    what: string,
-    change: (tx: JobTransaction) => Promise<T>,
-    sync = this.#sync,
-    leads = false,
-  ): Promise<T> {
+  /** Runs one job-state change in a transaction whose writes join its commit group's batch. */
+  #jobChange<T>(what: string, change: (tx: JobTransaction) => Promise<T>, sync = this.#sync): Promise<T> {
     const db = this.#open()
-    return this.#submit(what, sync, leads, async (reads) => {
-      const tx = new levelJobs.LevelJobTransaction(reads, leads ? db : undefined)
+    return this.#submit(what, sync, false, async (reads) => {
+      const tx = new levelJobs.LevelJobTransaction(reads, db)
       const result = await change(tx)
       return { result, operations: tx.operations }
     })
@@ -801,7 +793,7 @@ export class LevelMetadataStore implements MetadataStore {
     what: string,
     sync: boolean,
     leads: boolean,
-    plan: (reads: RecordReader) => Promise<{ result: T; operations: StoreOperation[] }>,
+    plan: (reads: PendingView) => Promise<{ result: T; operations: StoreOperation[] }>,
   ): Promise<T> {
     this.#open()
     try {

@@ -6,9 +6,10 @@
  * although none of their writes is in the database yet: it reads through `PendingWrites`, which
  * answers from the group's own puts and deletes first and from the database for every other key.
  *
- * A *record reader* is the read surface a change may use through pending writes: point reads only.
- * Range reads (iterators) are not merged with pending writes, so a change that reads ranges must
- * lead its group, when nothing is pending (GroupCommit's `leads`).
+ * A *record reader* is the read surface a change may use through pending writes: point reads. A
+ * change that reads a range merges the database's entries with `entriesIn` (level-jobs.ts does, for
+ * the sweeper's indexes); the other range readers do not, so they lead their group, when nothing is
+ * pending (GroupCommit's `leads`).
  *
  * Beneath the pending writes, keys are read with LevelDB's synchronous get (`getSync`). Changes are
  * planned one at a time, and an asynchronous get costs a trip through the thread pool and a turn of
@@ -26,13 +27,19 @@ export interface RecordReader {
   getMany(keys: string[]): Promise<(string | undefined)[]>
 }
 
+/** A record reader that also tells which keys of a range its pending writes put or delete. */
+export interface PendingView extends RecordReader {
+  /** The pending writes with `gte <= key < lt`, in key order; a delete has value undefined. */
+  entriesIn(gte: string, lt: string): [string, string | undefined][]
+}
+
 /** A synchronous point read; classic-level's `getSync`. */
 export interface SyncRecordReader {
   getSync(key: string): string | undefined
 }
 
 /** Deleted keys map to undefined; keys never written by the group are absent from the map. */
-export class PendingWrites implements RecordReader {
+export class PendingWrites implements PendingView {
   readonly #written = new Map<string, string | undefined>()
   readonly #store: SyncRecordReader
 
@@ -56,6 +63,12 @@ export class PendingWrites implements RecordReader {
 
   async getMany(keys: string[]): Promise<(string | undefined)[]> {
     return keys.map((key) => this.#read(key))
+  }
+
+  entriesIn(gte: string, lt: string): [string, string | undefined][] {
+    const entries: [string, string | undefined][] = []
+    for (const entry of this.#written) if (entry[0] >= gte && entry[0] < lt) entries.push(entry)
+    return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   }
 
   #read(key: string): string | undefined {

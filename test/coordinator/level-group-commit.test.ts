@@ -141,16 +141,41 @@ describe('classic-level group commit', () => {
     await audit()
   })
 
-  it('expireLeases leads its group and sees what the groups before it committed', async () => {
-    await Promise.all([0, 1].map((n) => enqueue(n)))
-    await Promise.all([0, 1].map((n) => store.offerJob(TENANT, `j${n}`, NODES[n], T0 + 1, 1_000)))
-    const [report, late] = await Promise.all([
+  it('expireLeases sees the pending offers, acks and deletes of the changes before it in its group', async () => {
+    await Promise.all([0, 1, 2].map((n) => enqueue(n)))
+    const lease1 = (await store.offerJob(TENANT, 'j1', NODES[1], T0 + 1, 1_000)).lease!.id
+    await store.offerJob(TENANT, 'j2', NODES[1], T0 + 1, 1_000)
+    const [offered0, acked1, report, late] = await Promise.all([
+      // A pending put in the offers index: lapsed by the sweep's time.
+      store.offerJob(TENANT, 'j0', NODES[0], T0 + 2, 1_000),
+      // A pending delete in the offers index: j1 is acknowledged before the sweep.
+      store.acknowledgeJob(TENANT, 'j1', NODES[1], lease1, T0 + 3),
       store.expireLeases(T0 + 5_000),
+      // After the sweep, in the same group: j0 is queued again, so it can be offered anew.
       store.offerJob(TENANT, 'j0', NODES[1], T0 + 5_000),
     ])
-    expect(report.expired.map((e) => e.job.id).sort()).toEqual(['j0', 'j1'])
-    // The offer came after the expiry in the same burst, so it found j0 queued again.
+    expect(offered0.state).toBe('offered')
+    expect(acked1.state).toBe('running')
+    expect(report.expired.map((e) => e.job.id).sort()).toEqual(['j0', 'j2'])
     expect(late).toMatchObject({ id: 'j0', state: 'offered', offeredTo: NODES[1], attempt: 1 })
+    expect(await store.getJob(TENANT, 'j1')).toMatchObject({ state: 'running' })
+    await audit()
+  })
+
+  it('expireLeases pages through the index with pending deletes in it', async () => {
+    await Promise.all(Array.from({ length: VMS }, (_, n) => enqueue(n)))
+    const offers = await Promise.all(
+      Array.from({ length: VMS }, (_, n) => store.offerJob(TENANT, `j${n}`, NODES[n % 2], T0 + n, 1_000)),
+    )
+    // The three earliest offers are acknowledged in the group, before a sweep of at most 2 jobs.
+    const acks = [0, 1, 2].map((n) =>
+      store.acknowledgeJob(TENANT, `j${n}`, NODES[n % 2], offers[n].lease!.id, T0 + 100),
+    )
+    const sweep = store.expireLeases(T0 + 10_000, 2)
+    await Promise.all(acks)
+    const report = await sweep
+    expect(report.expired.map((e) => e.job.id)).toEqual(['j3', 'j4'])
+    expect(report.more).toBe(true)
     await audit()
   })
 })
