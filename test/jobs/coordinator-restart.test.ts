@@ -1,13 +1,19 @@
 // Issue "Coordinator core" §7 with real processes of the built CLI (dist/): a coordinator with a
-// 10 s interval plan and one enrolled agent (which registers no executors, so it declines every
-// offer). The coordinator is SIGKILLed at random moments; while it is down the store is audited
-// (indexes agree with records, fencing counters cover every token, one active job per VM at most,
-// each offered/running job tied to one node, no job lost since the previous audit), then the
-// coordinator restarts on the same data directory and port, the agent reconnects by itself, and
-// the scheduler resumes: a new job for a later due time is enqueued, never a second for one time.
+// 10 s interval replication plan, an appliance that replicates a 64 MiB image (its volume map) and
+// a connector that stores it. The coordinator is SIGKILLed at random moments — before, during or
+// after a cycle; while it is down the store is audited (indexes agree with records, fencing counters
+// cover every token, one active job per VM at most, each offered/running job tied to one node, no
+// job lost since the previous audit), then the coordinator restarts on the same data directory and
+// port, the nodes reconnect by themselves, and:
+// - leases in flight resume or expire: every job running at a kill ends succeeded, either because
+//   the appliance's RESULT (replayed after the reconnect) was accepted on a valid lease, or because
+//   the lease expired and a retry succeeded — never two attempts running at once;
+// - the scheduler resumes: a new job for a later due time is enqueued, never a second for one time.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -130,9 +136,23 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
     await store.createTenant({ id: 'acme', name: 'acme' }, now)
     await store.createSite('acme', { id: 'dc1', name: 'dc1' }, now)
     await store.createSite('acme', { id: 'dc2', name: 'dc2' }, now)
+    const IMAGE_BYTES = 64 << 20
+    const imageDir = await cleanup.tempDir('lb-restart-image-')
+    const imagePath = join(imageDir, 'vol1.raw')
+    await writeFile(imagePath, randomBytes(IMAGE_BYTES))
+    const volumeMap = join(imageDir, 'volumes.json')
+    await writeFile(
+      volumeMap,
+      JSON.stringify({ format: 'lifeboat-volume-map', version: 1, volumes: { vol1: { path: imagePath } } }),
+    )
     await store.createProtectedVm(
       'acme',
-      { id: 'vm1', name: 'vm1', siteId: 'dc1', volumes: [{ id: 'vol1', size: 1 << 20, blockSize: 65_536 }] },
+      {
+        id: 'vm1',
+        name: 'vm1',
+        siteId: 'dc1',
+        volumes: [{ id: 'vol1', size: IMAGE_BYTES, blockSize: 65_536 }],
+      },
       now,
     )
     await store.createPlan(
@@ -142,7 +162,7 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
         name: 'p1',
         groups: [{ vmIds: ['vm1'] }],
         schedule: { kind: 'interval', everyMs: EVERY_MS },
-        job: { type: 'maintenance', action: 'prune-recovery-points' },
+        job: { type: 'replication-cycle' },
         retention: { count: 3, preservedTags: [] },
         sourceSiteId: 'dc1',
         targetSiteId: 'dc2',
@@ -150,11 +170,12 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
       },
       now - EVERY_MS + 1_000,
     )
-    const { token } = await issueEnrolmentToken(
-      store,
-      { tenant: 'acme', site: 'dc1', role: 'appliance' },
-      now,
-    )
+    const applianceToken = (
+      await issueEnrolmentToken(store, { tenant: 'acme', site: 'dc1', role: 'appliance' }, now)
+    ).token
+    const connectorToken = (
+      await issueEnrolmentToken(store, { tenant: 'acme', site: 'dc2', role: 'connector' }, now)
+    ).token
     await store.close()
 
     const coordinatorArgs = [
@@ -180,34 +201,61 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
     let coordinator = new CliProcess(coordinatorArgs)
     const first = await coordinator.event('coordinator-started')
     const address = (first.addresses as string[])[0]!
-    const agent = new CliProcess(
-      [
-        'agent',
-        'start',
-        '--data-dir',
-        await cleanup.tempDir('lb-restart-agent-'),
-        '--coordinator',
-        address,
-        '--role',
-        'appliance',
-        '--enrol-address',
-        (first.enrolAddresses as string[])[0]!,
-        '--heartbeat-interval',
-        '200ms',
-      ],
-      { LIFEBOAT_ENROL_TOKEN: token },
-    )
+    const node = (role: string, token: string, extra: string[]) =>
+      cleanup
+        .tempDir(`lb-restart-${role}-`)
+        .then(
+          (dir) =>
+            new CliProcess(
+              [
+                'agent',
+                'start',
+                '--data-dir',
+                dir,
+                '--coordinator',
+                address,
+                '--role',
+                role,
+                '--enrol-address',
+                (first.enrolAddresses as string[])[0]!,
+                '--heartbeat-interval',
+                '200ms',
+                ...extra,
+              ],
+              { LIFEBOAT_ENROL_TOKEN: token },
+            ),
+        )
+    const connector = await node('connector', connectorToken, ['--block-listen', '/ip4/127.0.0.1/tcp/0'])
+    const connectorId = (await connector.event('agent-started')).nodeId as string
+    const agent = await node('appliance', applianceToken, ['--volume-map', volumeMap])
     const nodeId = (await agent.event('agent-started')).nodeId as string
     await coordinator.event('node-online', { nodeId })
-    await coordinator.event('job-scheduled')
-    // The agent has no executor: each offer comes back declined (a hand-back naming the node).
-    await coordinator.event('job-handback', { nodeId })
+    await coordinator.event('node-online', { nodeId: connectorId })
+    // The first cycle seeds the volume before the kills begin.
+    await coordinator.event('job-succeeded', {}, 30_000)
 
     const seen = new Map<string, Job>()
+    /** Jobs queued, offered or running at some kill. */
+    const everActive = new Set<string>()
     let pendingOffer: Job | undefined
     const ROUNDS = 3
+    // New content: the next cycle sends the whole image again, so it runs long enough to be cut.
+    await writeFile(imagePath, randomBytes(IMAGE_BYTES))
+    let inFlight: string | undefined
+    let atFirstKill: string | undefined
     for (let round = 0; round < ROUNDS; round++) {
-      await sleep(200 + Math.floor(Math.random() * 1_500))
+      if (round === 0) {
+        // The first kill lands while a cycle holds its lease: right after its acknowledgement.
+        const seeded = coordinator.lines.find((l) => l.event === 'job-succeeded')?.jobId
+        const ack = await coordinator.line(
+          (l) => l.event === 'job-acknowledged' && l.jobId !== seeded,
+          'a cycle acknowledged',
+          25_000,
+        )
+        inFlight = ack.jobId as string
+      } else {
+        await sleep(200 + Math.floor(Math.random() * 1_500))
+      }
       await coordinator.kill()
       const killedAt = Date.now()
       const audit = await auditJobIndexes(storePath(dataDir))
@@ -241,15 +289,18 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
           expect(job.lease).toBeUndefined()
         }
         seen.set(job.id, job)
+        if (ACTIVE.has(job.state)) everActive.add(job.id)
       }
       expect(audit.jobs.length).toBeGreaterThanOrEqual(1)
       pendingOffer = active.find((j) => j.state === 'offered')
+      if (round === 0) atFirstKill = audit.jobs.find((j) => j.id === inFlight)?.state
 
       // Restart on the same directory and port: the agent finds it again by itself.
       const mark = coordinator.lines.length
       coordinator = new CliProcess(coordinatorArgs)
       await coordinator.event('coordinator-started')
       await coordinator.event('session-open', { nodeId }, 20_000)
+      await coordinator.event('session-open', { nodeId: connectorId }, 20_000)
       // Give an offer in flight at the kill time to pass its 1 s acknowledgement deadline.
       if (pendingOffer !== undefined) await sleep(Math.max(0, pendingOffer.ackDeadline! + 1_500 - Date.now()))
       expect(mark).toBeGreaterThan(0)
@@ -263,15 +314,24 @@ describe('coordinator SIGKILL and restart (CLI processes)', () => {
       'a job scheduled after the restarts',
       25_000,
     )
+    // Leases in flight resume or expire: a VM has one active cycle at most, so once the new job
+    // succeeded every earlier one has ended — and each seen queued, offered or running at a kill
+    // must have ended succeeded.
+    const unfinished = [...everActive]
+    await coordinator.event('job-succeeded', { jobId: scheduled.jobId as string }, 40_000)
     await coordinator.kill()
     await agent.stop()
+    await connector.stop()
     const audit = await auditJobIndexes(storePath(dataDir))
     const fresh = audit.jobs.find((j) => j.id === scheduled.jobId)!
     expect(fresh).toBeDefined()
     expect(dueAt(fresh)).toBeGreaterThan(lastDue)
     expect((dueAt(fresh) - lastDue) % EVERY_MS).toBe(0)
     for (const id of seen.keys()) expect(audit.jobs.some((j) => j.id === id)).toBe(true)
+    for (const id of unfinished) expect(audit.jobs.find((j) => j.id === id)?.state).toBe('succeeded')
+    // The cycle cut at the first kill held a lease then, and still ended succeeded.
+    expect(unfinished, `job ${inFlight} was ${atFirstKill} at the first kill`).toContain(inFlight)
     const dues = audit.jobs.map(dueAt)
     expect(new Set(dues).size).toBe(dues.length)
-  }, 60_000)
+  }, 120_000)
 })
