@@ -90,6 +90,7 @@ interface StartOptions {
   dispatchInterval?: string
   ackDeadline?: string
   leaseTtl?: string
+  jobRetention?: string
 }
 
 interface TokenOptions {
@@ -127,6 +128,7 @@ export function registerCoordinatorCommand(program: Command, signal: AbortSignal
     .option('--dispatch-interval <duration>', 'how often an unpoked dispatch pass runs (default 1s)')
     .option('--ack-deadline <duration>', 'how long a node has to acknowledge a job offer (default 60s)')
     .option('--lease-ttl <duration>', 'the lease TTL each job offer announces (default 60s)')
+    .option('--job-retention <duration>', 'how long finished jobs and their logs are kept (default 7d)')
     .action(async (options: StartOptions) => {
       await runCoordinator(options, signal)
     })
@@ -156,6 +158,7 @@ async function runCoordinator(options: StartOptions, signal: AbortSignal): Promi
     dispatchIntervalMs: optionalDuration(options.dispatchInterval, '--dispatch-interval'),
     ackDeadlineMs: optionalDuration(options.ackDeadline, '--ack-deadline'),
     leaseTtlMs: optionalDuration(options.leaseTtl, '--lease-ttl'),
+    jobRetentionMs: optionalDuration(options.jobRetention, '--job-retention'),
   }
   const { pino } = await import('pino')
   const { startCoordinator } = await import('../coordinator/control/index.js')
