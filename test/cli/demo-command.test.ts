@@ -82,6 +82,8 @@ describe('lifeboat demo', () => {
     expect((await stat(image)).mtimeMs).toBe(mtimeMs)
     expect(await sha256(join(keep, 'restored.img'))).toBe(before)
     expect((await readdir(keep)).sort()).toEqual(['lab', 'restored.img'])
+    // Nothing was written beside the image either (the appliance opens it with 'r' only).
+    expect((await readdir(dir)).sort()).toEqual(['given.raw', 'work'])
   }, 60_000)
 
   it('falls back to generated content without e2fsprogs, and says why', async () => {
