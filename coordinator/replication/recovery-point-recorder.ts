@@ -9,8 +9,9 @@
  * Both are idempotent, so the recorder follows the `succeeded` event live and, at start, *repairs*
  * what a coordinator killed between a job's completion and its catalogue write left undone: it goes
  * over the succeeded jobs still in the store (finished jobs are kept for days before they are
- * pruned) and applies each again, cycles before prunes. A point whose VM or volume no longer exists
- * is skipped and logged.
+ * pruned) and applies each again, cycles before prunes, never re-adding a point a succeeded prune
+ * named (not even for a moment: it would be announced, and offered as a base, although the
+ * connector deleted it). A point whose VM or volume no longer exists is skipped and logged.
  */
 import { pointsOfSummary } from '../../protocol/index.js'
 import type { LifecycleEvents } from '../events/lifecycle-events.js'
@@ -47,7 +48,8 @@ export function createRecoveryPointRecorder(components: {
   const log: RecorderLog = components.log ?? { info: () => undefined, warn: () => undefined }
   let pending: Promise<unknown> = Promise.resolve()
 
-  const record = async (job: Job): Promise<string[]> => {
+  /** `skip`: point ids a succeeded prune removed (repair): never catalogued again. */
+  const record = async (job: Job, skip: ReadonlySet<string> = new Set()): Promise<string[]> => {
     const { points, invalid } = pointsOfSummary(job.result)
     if (invalid.length > 0) {
       log.warn(
@@ -57,6 +59,7 @@ export function createRecoveryPointRecorder(components: {
     }
     const added: string[] = []
     for (const point of points) {
+      if (skip.has(point.pointId)) continue
       if ((await store.getRecoveryPoint(job.tenantId, point.pointId)) !== undefined) continue
       try {
         await store.addRecoveryPoint(job.tenantId, {
@@ -79,18 +82,17 @@ export function createRecoveryPointRecorder(components: {
   }
 
   const forget = async (job: Job): Promise<string[]> => {
-    const payload = job.payload as { task?: string; points?: string[] }
     const removed: string[] = []
-    for (const pointId of payload.points ?? []) {
+    for (const pointId of prunePoints(job)) {
       if (await store.deleteRecoveryPoint(job.tenantId, pointId)) removed.push(pointId)
     }
     return removed
   }
 
-  const applyJob = async (job: Job): Promise<string[]> => {
+  const applyJob = async (job: Job, pruned?: ReadonlySet<string>): Promise<string[]> => {
     if (job.state !== 'succeeded') return []
     if (job.type === 'replication-cycle' && job.vmId !== undefined) {
-      const added = await record(job)
+      const added = await record(job, pruned)
       if (added.length > 0) {
         events.emit('recovery-points', {
           tenantId: job.tenantId,
@@ -102,7 +104,7 @@ export function createRecoveryPointRecorder(components: {
       }
       return added
     }
-    if (job.type === 'maintenance' && (job.payload as { task?: string }).task === 'prune') {
+    if (isPrune(job)) {
       const removed = await forget(job)
       if (removed.length > 0) {
         events.emit('recovery-points', {
@@ -131,25 +133,38 @@ export function createRecoveryPointRecorder(components: {
     )
   })
 
+  /** Calls `fn` with each succeeded job of the tenant, a page at a time. */
+  const forEachSucceeded = async (tenantId: string, fn: (job: Job) => Promise<void>): Promise<void> => {
+    let after: string | undefined
+    for (;;) {
+      const page = await store.listJobs(tenantId, { state: 'succeeded' }, { after, limit: MAX_JOB_PAGE_SIZE })
+      for (const job of page) await fn(job)
+      if (page.length < MAX_JOB_PAGE_SIZE) break
+      after = page.at(-1)!.id
+    }
+  }
+
   return {
-    applyJob,
+    applyJob: (job) => applyJob(job),
     async repair() {
-      // Cycles first, prunes second: a point a prune removed must not come back from the cycle
-      // that made it (finished jobs are pruned oldest first, so that cycle never outlives the prune).
+      // A point a prune removed must not come back from the cycle that made it (finished jobs are
+      // pruned oldest first, so that cycle never outlives the prune): the points succeeded prunes
+      // named are collected first and skipped when the cycles are applied; then the prunes are
+      // applied again, for points a coordinator stopped before forgetting.
       let changed = 0
+      const pruned = new Map<string, Set<string>>()
+      for (const tenant of await store.listTenants()) {
+        const named = new Set<string>()
+        await forEachSucceeded(tenant.id, async (job) => {
+          if (isPrune(job)) for (const pointId of prunePoints(job)) named.add(pointId)
+        })
+        pruned.set(tenant.id, named)
+      }
       for (const pass of ['replication-cycle', 'maintenance'] as const) {
         for (const tenant of await store.listTenants()) {
-          let after: string | undefined
-          for (;;) {
-            const page = await store.listJobs(
-              tenant.id,
-              { state: 'succeeded' },
-              { after, limit: MAX_JOB_PAGE_SIZE },
-            )
-            for (const job of page) if (job.type === pass) changed += (await applyJob(job)).length
-            if (page.length < MAX_JOB_PAGE_SIZE) break
-            after = page.at(-1)!.id
-          }
+          await forEachSucceeded(tenant.id, async (job) => {
+            if (job.type === pass) changed += (await applyJob(job, pruned.get(tenant.id))).length
+          })
         }
       }
       if (changed > 0)
@@ -159,4 +174,14 @@ export function createRecoveryPointRecorder(components: {
     idle: () => pending.then(() => undefined),
     stop: () => unsubscribe(),
   }
+}
+
+function isPrune(job: Job): boolean {
+  return job.type === 'maintenance' && (job.payload as { task?: string }).task === 'prune'
+}
+
+/** The point ids a prune job's payload names. */
+function prunePoints(job: Job): string[] {
+  const points = (job.payload as { points?: unknown }).points
+  return Array.isArray(points) ? points.filter((p): p is string => typeof p === 'string') : []
 }
