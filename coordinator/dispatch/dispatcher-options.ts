@@ -16,7 +16,7 @@ export const DEFAULT_ACK_DEADLINE_MS = 60_000
 /** Queued jobs looked at per pass; a full batch makes the next pass start at once. */
 export const DEFAULT_DISPATCH_BATCH_SIZE = 256
 export const MAX_DISPATCH_BATCH_SIZE = 10_000
-/** JOB_OFFER sends in progress at once. */
+/** Offers in progress at once: the store change (queued → offered) and the JOB_OFFER send. */
 export const DEFAULT_MAX_OFFERS_IN_FLIGHT = 32
 export const MAX_MAX_OFFERS_IN_FLIGHT = 1_024
 /**
