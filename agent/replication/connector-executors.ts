@@ -36,7 +36,8 @@ export function createCheckExecutor(components: { store: ChunkStore }): JobExecu
       summary.problems = Number(summary.problems) + problems
       summary[`problems.${volume.volumeId}`] = problems
       for (const problem of report.problems.slice(0, MAX_LOGGED_PROBLEMS)) {
-        ctx.log('error', step, `block ${problem.index}: ${problem.message}`, {
+        // The store's message already names the block (`block <n>: …`, CheckProblem).
+        ctx.log('error', step, problem.message, {
           error: {
             code: problem.code,
             message: problem.message,
