@@ -58,6 +58,8 @@ import { AgentJobError, AgentJobErrorCode, overloaded, shuttingDown, typeUnsuppo
 export const DEFAULT_MAX_JOBS = 4
 /** How long the runner waits for the JOB_OFFER after the HELLOs. */
 export const OFFER_WAIT_MS = 30_000
+/** PROGRESS updates of one job are sent at most this often (docs/PROTOCOL.md §4: latest wins). */
+export const PROGRESS_INTERVAL_MS = 1_000
 /** How long the runner waits for the STATUS_ACK of its RESULT before closing anyway. */
 export const FINAL_ACK_WAIT_MS = 10_000
 /** How long a stopping runner waits for the STATUS_ACK of a hand-back (it stays queued if none comes). */
@@ -427,10 +429,16 @@ export class JobRunner {
       Math.floor(offer.leaseTtlMs / 2),
     )
 
+    // PROGRESS is latest-wins: at most one per PROGRESS_INTERVAL_MS per job (the first of a new
+    // step and a 100 % always go), so a scan reporting every 4 MiB does not write and send hundreds.
+    let lastProgress = { at: Number.NEGATIVE_INFINITY, step: '' }
     const ctx: JobContext = {
       signal: controller.signal,
       progress: (step, bytesDone, percent, bytesTotal) => {
         job.started = true
+        const at = this.#now()
+        if (step === lastProgress.step && percent < 100 && at - lastProgress.at < PROGRESS_INTERVAL_MS) return
+        lastProgress = { at, step }
         void emit({
           t: MessageType.PROGRESS,
           at: this.#now(),
