@@ -16,13 +16,13 @@ import {
   createPruneExecutor,
   MAX_LOGGED_PROBLEMS,
 } from '../../agent/replication/connector-executors.js'
-import { type FileChunkStore, openChunkStore } from '../../blockio/chunk-store/index.js'
+import { type ChunkStore, openChunkStore } from '../../blockio/chunk-store/index.js'
 import { ENTRY_HEADER_LENGTH, PACK_HEADER_LENGTH } from '../../blockio/chunk-store/pack-format.js'
 import type { JobOffer } from '../../protocol/index.js'
 import { BLOCK, blockMapOf, blockOf, lz4Chunk, newPoint, storeDir } from '../blockio/chunk-store/helpers.js'
 
 const TENANT = 't1'
-let store: FileChunkStore
+let store: ChunkStore
 let root: string
 let remove: () => Promise<void>
 

@@ -211,7 +211,7 @@ describe('recovery point recorder', () => {
     ]
     const r = start({
       listJobs: async (_tenant, filter) =>
-        stored.filter((j) => filter.state === undefined || j.state === filter.state),
+        stored.filter((j) => filter?.state === undefined || j.state === filter.state),
     })
     // A coordinator stopped after the prune succeeded but before the catalogue forgot c1's point,
     // and before it recorded c2's.

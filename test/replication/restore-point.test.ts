@@ -7,12 +7,12 @@ import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promise
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { restorePoint } from '../../agent/replication/restore-point.js'
-import { type FileChunkStore, openChunkStore } from '../../blockio/chunk-store/index.js'
+import { type ChunkStore, openChunkStore } from '../../blockio/chunk-store/index.js'
 import { ENTRY_HEADER_LENGTH, PACK_HEADER_LENGTH } from '../../blockio/chunk-store/pack-format.js'
 import { BLOCK, blockMapOf, blockOf, lz4Chunk, newPoint, storeDir } from '../blockio/chunk-store/helpers.js'
 
 const TENANT = 't1'
-let store: FileChunkStore
+let store: ChunkStore
 let root: string
 let out: string
 let remove: () => Promise<void>
