@@ -12,14 +12,17 @@
  * - A change whose plan throws contributes nothing to the batch; the group's other changes go on.
  *   So each change is still all-or-nothing, and a failed precondition cannot poison its neighbours.
  * - No caller hears back before the batch is durable: results and plan errors alike are settled
- *   after the write, because both may rest on writes of earlier changes of the group.
+ *   after the write, because both may rest on writes of earlier changes of the group. Except a
+ *   change that wrote nothing and whose reads met no pending write: its outcome rests on committed
+ *   records alone, so it is settled as soon as it is planned (the sweeper's empty sweep, a refused
+ *   stale call), without waiting for its group's write.
  * - When the write itself fails, nothing of the group is in the store (a batch is atomic), so every
  *   change that wrote, or that was planned after a change that wrote, gets the write's error; a
  *   change planned against the database alone keeps its own outcome.
- * - The batch is fsynced when any change of the group asks for it (only lease renewals do not).
+ * - The batch is fsynced when any change of the group that wrote asks for it (all but renewals do).
  * - A change that *leads* (it reads the database directly, ranges included, so it would miss pending
- *   writes) is planned only first in a group; a leading change waiting in the queue closes the
- *   group before it.
+ *   writes) is planned only while nothing is pending; a leading change waiting in the queue behind
+ *   pending writes closes the group before it.
  *
  * A group holds at most `maxChanges` changes; the changes that queue meanwhile form the next one.
  */
@@ -58,6 +61,8 @@ export interface GroupStats {
   groups: number
   changes: number
   largestGroup: number
+  /** Changes settled at once after planning: they wrote nothing and read no pending write. */
+  settledEarly: number
   /** Wall time spent planning changes, and writing batches, in ms. */
   planMs: number
   writeMs: number
@@ -80,7 +85,14 @@ export class GroupCommit {
   readonly #maxChanges: number
   readonly #queue: Queued[] = []
   #draining: Promise<void> | undefined
-  readonly #stats: GroupStats = { groups: 0, changes: 0, largestGroup: 0, planMs: 0, writeMs: 0 }
+  readonly #stats: GroupStats = {
+    groups: 0,
+    changes: 0,
+    largestGroup: 0,
+    settledEarly: 0,
+    planMs: 0,
+    writeMs: 0,
+  }
 
   constructor(init: GroupCommitInit) {
     this.#store = init.store
@@ -124,23 +136,36 @@ export class GroupCommit {
     const outcomes: Outcome[] = []
     let sync = false
     const planStart = performance.now()
-    while (this.#queue.length > 0 && outcomes.length < this.#maxChanges) {
-      if (outcomes.length > 0 && this.#queue[0].request.leads) break
+    let planned = 0
+    while (this.#queue.length > 0 && planned < this.#maxChanges) {
+      if (!pending.empty && this.#queue[0].request.leads) break
+      planned++
       const entry = this.#queue.shift()!
       const sawPending = !pending.empty
+      const touchesBefore = pending.touches
       try {
-        const planned = await entry.request.plan(pending)
-        pending.apply(planned.operations)
-        for (const op of planned.operations) operations.push(op)
-        if (planned.operations.length > 0) sync ||= entry.request.sync
+        const plan = await entry.request.plan(pending)
+        if (plan.operations.length === 0 && pending.touches === touchesBefore) {
+          this.#stats.settledEarly++
+          entry.resolve(plan.result)
+          continue
+        }
+        pending.apply(plan.operations)
+        for (const op of plan.operations) operations.push(op)
+        if (plan.operations.length > 0) sync ||= entry.request.sync
         outcomes.push({
           entry,
           sawPending,
           ok: true,
-          result: planned.result,
-          wrote: planned.operations.length > 0,
+          result: plan.result,
+          wrote: plan.operations.length > 0,
         })
       } catch (error) {
+        if (pending.touches === touchesBefore) {
+          this.#stats.settledEarly++
+          entry.reject(error)
+          continue
+        }
         outcomes.push({ entry, sawPending, ok: false, error })
       }
     }
@@ -156,8 +181,8 @@ export class GroupCommit {
     }
     this.#stats.writeMs += performance.now() - writeStart
     this.#stats.groups++
-    this.#stats.changes += outcomes.length
-    this.#stats.largestGroup = Math.max(this.#stats.largestGroup, outcomes.length)
+    this.#stats.changes += planned
+    this.#stats.largestGroup = Math.max(this.#stats.largestGroup, planned)
     for (const outcome of outcomes) {
       const lost = writeFailed !== undefined && (outcome.sawPending || (outcome.ok && outcome.wrote))
       if (lost) outcome.entry.reject(writeFailed!.error)

@@ -42,6 +42,7 @@ export interface SyncRecordReader {
 export class PendingWrites implements PendingView {
   readonly #written = new Map<string, string | undefined>()
   readonly #store: SyncRecordReader
+  #touches = 0
 
   constructor(store: SyncRecordReader) {
     this.#store = store
@@ -50,6 +51,14 @@ export class PendingWrites implements PendingView {
   /** True while the group has written nothing: reads then see exactly the database. */
   get empty(): boolean {
     return this.#written.size === 0
+  }
+
+  /**
+   * How many reads so far were answered by a pending write (a key the group put or deleted, or a
+   * range holding one). A change whose reads added none saw only committed records.
+   */
+  get touches(): number {
+    return this.#touches
   }
 
   /** Applies a change's operations in order, as the batch will: the last write of a key wins. */
@@ -68,10 +77,13 @@ export class PendingWrites implements PendingView {
   entriesIn(gte: string, lt: string): [string, string | undefined][] {
     const entries: [string, string | undefined][] = []
     for (const entry of this.#written) if (entry[0] >= gte && entry[0] < lt) entries.push(entry)
+    if (entries.length > 0) this.#touches++
     return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
   }
 
   #read(key: string): string | undefined {
-    return this.#written.has(key) ? this.#written.get(key) : this.#store.getSync(key)
+    if (!this.#written.has(key)) return this.#store.getSync(key)
+    this.#touches++
+    return this.#written.get(key)
   }
 }

@@ -30,6 +30,11 @@ class HeldStore {
 
   release(): void {
     this.holding = false
+    this.resume()
+  }
+
+  /** Lets the writes waiting now finish, holding later ones. */
+  resume(): void {
     for (const resume of this.#waiting.splice(0)) resume()
   }
 }
@@ -208,11 +213,18 @@ describe('GroupCommit', () => {
       },
     })
     const writer = commit.submit(increment('a'))
-    const readAfterWriter = commit.submit<string>({
+    const readAfterWriter = commit.submit<string | undefined>({
       sync: true,
       leads: false,
-      async plan() {
-        return { result: 'read after', operations: [] }
+      async plan(reads) {
+        return { result: await reads.get('a'), operations: [] }
+      },
+    })
+    const untouchedAfterWriter = commit.submit<string | undefined>({
+      sync: true,
+      leads: false,
+      async plan(reads) {
+        return { result: await reads.get('elsewhere'), operations: [] }
       },
     })
     // The second group's batch fails.
@@ -224,6 +236,8 @@ describe('GroupCommit', () => {
     expect(await readOnlyFirst).toBe('read only')
     await expect(writer).rejects.toBe(failure)
     await expect(readAfterWriter).rejects.toBe(failure)
+    // It read only committed records and wrote nothing: its outcome stands.
+    expect(await untouchedAfterWriter).toBeUndefined()
     expect(store.data.has('a')).toBe(false)
     // The committer carries on.
     expect(await commit.submit(increment('a'))).toBe(1)
@@ -274,6 +288,48 @@ describe('GroupCommit', () => {
     const before = store.batches.length
     await commit.submit({ sync: true, leads: false, plan: async () => ({ result: 0, operations: [] }) })
     expect(store.batches.length).toBe(before)
+  })
+
+  it('settles a change that wrote nothing and read no pending write as soon as it is planned', async () => {
+    const store = new HeldStore()
+    store.data.set('c', 'committed')
+    const commit = committer(store)
+    store.holding = true
+    const opener = commit.submit(increment('x'))
+    await settle()
+    const writer = commit.submit(increment('w'))
+    const readsCommitted = commit.submit<string | undefined>({
+      sync: true,
+      leads: false,
+      plan: async (reads) => ({ result: await reads.get('c'), operations: [] }),
+    })
+    const refusedOnCommitted = commit.submit(compareAndSet('c', 'other', 'v'))
+    const readsPending = commit.submit<string | undefined>({
+      sync: true,
+      leads: false,
+      plan: async (reads) => ({ result: await reads.get('w'), operations: [] }),
+    })
+    const states = new Map<string, string>()
+    const track = (name: string, p: Promise<unknown>) =>
+      p.then(
+        () => states.set(name, 'resolved'),
+        () => states.set(name, 'rejected'),
+      )
+    void track('writer', writer)
+    void track('readsCommitted', readsCommitted)
+    void track('refusedOnCommitted', refusedOnCommitted)
+    void track('readsPending', readsPending)
+    // The first group's write finishes; the second is planned and its write held.
+    store.resume()
+    await opener
+    await settle()
+    expect(store.batches).toHaveLength(2)
+    expect(Object.fromEntries(states)).toEqual({ readsCommitted: 'resolved', refusedOnCommitted: 'rejected' })
+    store.release()
+    expect(await writer).toBe(1)
+    expect(await readsPending).toBe('1')
+    expect(await readsCommitted).toBe('committed')
+    expect(commit.stats.settledEarly).toBe(2)
   })
 
   it('idle() resolves once everything submitted has settled', async () => {
