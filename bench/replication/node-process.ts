@@ -13,12 +13,18 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { nodeFailed } from './replication-bench-errors.js'
 
-/** The built CLI (dist/cli/main.js), next to this file's compiled copy. */
-export const CLI_PATH = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
+/**
+ * The built CLI: next to this file's compiled copy in dist/, or in dist/ when this file runs from
+ * source (vitest).
+ */
+export const CLI_PATH = ((): string => {
+  const compiled = fileURLToPath(new URL('../../cli/main.js', import.meta.url))
+  return existsSync(compiled) ? compiled : fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
+})()
 /** How long a node may take to enrol, connect and log `agent-started`. */
 export const NODE_START_TIMEOUT_MS = 30_000
 /** How long `stop()` waits after SIGTERM before SIGKILL. */
