@@ -347,7 +347,7 @@ export async function runDispatchBench(options: DispatchBenchOptions = {}): Prom
     )
     log(`  committed → offer ${fmt(committed)}   due → offer ${fmt(due)}`)
     log(
-      `  ${result.jobsWaitedForNode} jobs waited for a free node; ${commits.groups} commit groups, ${result.changesPerGroup.toFixed(1)} changes each (largest ${commits.largestGroup}); planning ${commits.planMs.toFixed(0)} ms, writing ${commits.writeMs.toFixed(0)} ms`,
+      `  ${result.jobsWaitedForNode} jobs waited for a free node; ${commits.groups} commit groups, ${result.changesPerGroup.toFixed(1)} changes each (largest ${commits.largestGroup}); planning ${commits.planMs.toFixed(0)} ms (longest group ${commits.longestPlanMs.toFixed(0)}), writing ${commits.writeMs.toFixed(0)} ms (longest ${commits.longestWriteMs.toFixed(0)})`,
     )
     log(
       `  CPU              ${cpuCores.toFixed(2)} cores   target < 1 core: ${met(result.targets.underOneCore)}`,

@@ -66,6 +66,9 @@ export interface GroupStats {
   /** Wall time spent planning changes, and writing batches, in ms. */
   planMs: number
   writeMs: number
+  /** The longest planning of one group, and the longest write, in ms. */
+  longestPlanMs: number
+  longestWriteMs: number
 }
 
 interface Queued {
@@ -92,6 +95,8 @@ export class GroupCommit {
     settledEarly: 0,
     planMs: 0,
     writeMs: 0,
+    longestPlanMs: 0,
+    longestWriteMs: 0,
   }
 
   constructor(init: GroupCommitInit) {
@@ -172,6 +177,7 @@ export class GroupCommit {
     let writeFailed: { error: unknown } | undefined
     const writeStart = performance.now()
     this.#stats.planMs += writeStart - planStart
+    this.#stats.longestPlanMs = Math.max(this.#stats.longestPlanMs, writeStart - planStart)
     if (operations.length > 0) {
       try {
         await this.#write(operations, sync)
@@ -179,7 +185,9 @@ export class GroupCommit {
         writeFailed = { error }
       }
     }
-    this.#stats.writeMs += performance.now() - writeStart
+    const writeMs = performance.now() - writeStart
+    this.#stats.writeMs += writeMs
+    this.#stats.longestWriteMs = Math.max(this.#stats.longestWriteMs, writeMs)
     this.#stats.groups++
     this.#stats.changes += planned
     this.#stats.largestGroup = Math.max(this.#stats.largestGroup, planned)
