@@ -41,6 +41,8 @@ export interface NodeProcessInit {
   token: string
   /** Appliance only. */
   volumeMap?: string
+  /** Node's own options before the script, e.g. `--cpu-prof` to profile the node. */
+  nodeArgs?: readonly string[]
 }
 
 export interface NodeProcess {
@@ -60,6 +62,7 @@ export interface NodeProcess {
 /** Starts the node and resolves once it has logged `agent-started`; kills it on any failure. */
 export async function startNodeProcess(init: NodeProcessInit): Promise<NodeProcess> {
   const args = [
+    ...(init.nodeArgs ?? []),
     CLI_PATH,
     'agent',
     'start',

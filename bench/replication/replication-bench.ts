@@ -22,6 +22,7 @@
  * who goes first (rsync or Lifeboat) alternates from round to round. Everything a round starts is
  * stopped and its folder removed whether it succeeds or fails.
  */
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -78,6 +79,8 @@ export interface ReplicationBenchInit {
   workDir?: string
   jobTimeoutMs?: number
   toolTimeoutMs?: number
+  /** Node options of the appliance and connector processes (e.g. `--cpu-prof` for profiling). */
+  nodeArgs?: readonly string[]
   log?: (line: string) => void
 }
 
@@ -88,6 +91,8 @@ export interface CycleFigures {
   wallMs: number
   /** The appliance's `durationMs`: volume opened → commit acknowledged. */
   applianceMs: number
+  /** Enqueued → acknowledged by the appliance (the store's clock): dispatch and offer. */
+  dispatchMs: number
   bytesRead: number
   changedBlocks: number
   heldRecords: number
@@ -101,6 +106,8 @@ export interface CaseRound {
   rsync: Pick<RsyncTransfer, 'ms' | 'sentBytes'>
   /** `lifeboat scan` of the same input as a child process (start-up included). */
   scanAloneMs: number
+  /** Its CPU seconds (NaN without GNU time). */
+  scanAloneCpuSeconds: number
   /** rsync ms / Lifeboat wall ms. */
   ratio: number
 }
@@ -178,6 +185,7 @@ async function runRound(r: RoundInit): Promise<RoundResult> {
       r.dir,
       r.image,
       r.sizeBytes,
+      r.init.nodeArgs,
       parts,
     )
     const rsyncDir = join(r.dir, 'rsync-target')
@@ -241,10 +249,11 @@ async function runRound(r: RoundInit): Promise<RoundResult> {
     await expectSameMap(cbtCycle, indexes[2]!)
     r.log(caseLine('tracked', cbtRsync, cbtCycle, cbtScan))
 
-    const caseOf = (rsync: RsyncTransfer, result: CycleResult, scanMs: number): CaseRound => ({
+    const caseOf = (rsync: RsyncTransfer, result: CycleResult, scan: ScanAlone): CaseRound => ({
       lifeboat: result.figures,
       rsync: { ms: rsync.ms, sentBytes: rsync.sentBytes },
-      scanAloneMs: scanMs,
+      scanAloneMs: scan.ms,
+      scanAloneCpuSeconds: scan.cpuSeconds,
       ratio: rsync.ms / result.figures.wallMs,
     })
     const round: RoundResult = {
@@ -275,7 +284,13 @@ interface Nodes {
 }
 
 /** The coordinator (here), the connector and the appliance (children), the VM and its plan. */
-async function startNodes(dir: string, image: string, sizeBytes: number, parts: RoundParts): Promise<Nodes> {
+async function startNodes(
+  dir: string,
+  image: string,
+  sizeBytes: number,
+  nodeArgs: readonly string[] | undefined,
+  parts: RoundParts,
+): Promise<Nodes> {
   const now = Date.now()
   const coordinator = await startCoordinator({
     dataDir: join(dir, 'coordinator'),
@@ -300,6 +315,7 @@ async function startNodes(dir: string, image: string, sizeBytes: number, parts: 
       coordinator: coordinator.server.addresses()[0]!,
       enrolAddress: coordinator.server.enrolAddresses()[0]!,
       token,
+      nodeArgs,
       ...(role === 'appliance' ? { volumeMap } : {}),
     })
     parts.add(() => node.stop())
@@ -378,6 +394,7 @@ async function runCycle(
     jobId: done.id,
     wallMs,
     applianceMs: numberOf(done, 'durationMs'),
+    dispatchMs: (done.startedAt ?? done.createdAt) - done.createdAt,
     bytesRead: numberOf(done, 'bytesRead'),
     changedBlocks: numberOf(done, 'changedBlocks'),
     heldRecords: numberOf(done, 'heldRecords'),
@@ -424,9 +441,23 @@ async function expectSameMap(result: CycleResult, indexPath: string): Promise<vo
   }
 }
 
-/** `lifeboat scan <image> --json …` as a child process; its wall-clock milliseconds. */
-async function scanAlone(image: string, args: string[], timeoutMs: number): Promise<number> {
-  const run = await runTool(process.execPath, [CLI_PATH, 'scan', image, '--json', ...args], { timeoutMs })
+/** GNU time, to read the CPU seconds of the scan alone; without it they are NaN. */
+const TIME_TOOL = '/usr/bin/time'
+const CPU_LINE = 'lifeboat-bench-cpu'
+
+interface ScanAlone {
+  ms: number
+  /** User + system CPU seconds (every thread); NaN without GNU time. */
+  cpuSeconds: number
+}
+
+/** `lifeboat scan <image> --json …` as a child process: its wall clock, and its CPU under GNU time. */
+async function scanAlone(image: string, args: string[], timeoutMs: number): Promise<ScanAlone> {
+  const scan = [process.execPath, CLI_PATH, 'scan', image, '--json', ...args]
+  const timed = existsSync(TIME_TOOL)
+  const run = timed
+    ? await runTool(TIME_TOOL, ['-f', `${CPU_LINE} %U %S`, ...scan], { timeoutMs })
+    : await runTool(scan[0]!, scan.slice(1), { timeoutMs })
   if (run.timedOut || run.code !== 0) {
     const detail = run.stderr.trim().split('\n').slice(-3).join(' | ')
     throw cycleFailed(
@@ -434,7 +465,8 @@ async function scanAlone(image: string, args: string[], timeoutMs: number): Prom
       run.timedOut,
     )
   }
-  return run.ms
+  const cpu = new RegExp(`^${CPU_LINE} ([\\d.]+) ([\\d.]+)$`, 'm').exec(run.stderr)
+  return { ms: run.ms, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN }
 }
 
 async function waitUntil(
@@ -451,10 +483,10 @@ async function waitUntil(
   }
 }
 
-function caseLine(name: CaseName, rsync: RsyncTransfer, cycle: CycleResult, scanMs: number): string {
+function caseLine(name: CaseName, rsync: RsyncTransfer, cycle: CycleResult, scan: ScanAlone): string {
   const f = cycle.figures
   return (
-    `  ${name}: rsync ${s(rsync.ms)} s, Lifeboat ${s(f.wallMs)} s (appliance ${s(f.applianceMs)} s, scan alone ${s(scanMs)} s) → ${(rsync.ms / f.wallMs).toFixed(2)}×; ` +
+    `  ${name}: rsync ${s(rsync.ms)} s, Lifeboat ${s(f.wallMs)} s (dispatch ${s(f.dispatchMs)} s, appliance ${s(f.applianceMs)} s; scan alone ${s(scan.ms)} s, ${scan.cpuSeconds.toFixed(1)} CPU s) → ${(rsync.ms / f.wallMs).toFixed(2)}×; ` +
     `CPU appliance ${f.applianceCpuSeconds.toFixed(1)} s, connector ${f.connectorCpuSeconds.toFixed(1)} s; ` +
     `sent ${mib(f.payloadBytes)} MiB vs rsync ${mib(rsync.sentBytes)} MiB`
   )
@@ -468,7 +500,9 @@ export interface CaseSummary {
   rsyncMs: number
   wallMs: number
   applianceMs: number
+  dispatchMs: number
   scanAloneMs: number
+  scanAloneCpuSeconds: number
   ratio: number
   target: number
   applianceCpuSeconds: number
@@ -483,7 +517,9 @@ export function summariseCase(result: ReplicationBenchResult, name: CaseName): C
     rsyncMs: of((c) => c.rsync.ms),
     wallMs: of((c) => c.lifeboat.wallMs),
     applianceMs: of((c) => c.lifeboat.applianceMs),
+    dispatchMs: of((c) => c.lifeboat.dispatchMs),
     scanAloneMs: of((c) => c.scanAloneMs),
+    scanAloneCpuSeconds: of((c) => c.scanAloneCpuSeconds),
     ratio: of((c) => c.ratio),
     target: TARGETS[name],
     applianceCpuSeconds: of((c) => c.lifeboat.applianceCpuSeconds),
@@ -503,7 +539,7 @@ export function formatReplicationBench(result: ReplicationBenchResult, command: 
   }
   const rows = CASES.map((name) => {
     const c = summariseCase(result, name)
-    return `| ${labels[name]} | ${s(c.rsyncMs)} | ${s(c.wallMs)} | **${c.ratio.toFixed(2)}×** | ≥ ${c.target}×: ${met(c.ratio >= c.target)} | ${s(c.applianceMs)} | ${s(c.scanAloneMs)} | ${c.applianceCpuSeconds.toFixed(1)} / ${c.connectorCpuSeconds.toFixed(1)} | ${mib(c.payloadBytes)} / ${mib(c.rsyncSentBytes)} |`
+    return `| ${labels[name]} | ${s(c.rsyncMs)} | ${s(c.wallMs)} | **${c.ratio.toFixed(2)}×** | ≥ ${c.target}×: ${met(c.ratio >= c.target)} | ${s(c.dispatchMs)} | ${s(c.applianceMs)} | ${s(c.scanAloneMs)} / ${c.scanAloneCpuSeconds.toFixed(1)} | ${c.applianceCpuSeconds.toFixed(1)} / ${c.connectorCpuSeconds.toFixed(1)} | ${mib(c.payloadBytes)} / ${mib(c.rsyncSentBytes)} |`
   })
   const rss = (pick: (r: RoundResult) => number) => median(result.rounds.map(pick))
   const applianceRss = rss((r) => r.applianceRssBytes)
@@ -513,8 +549,8 @@ export function formatReplicationBench(result: ReplicationBenchResult, command: 
   return [
     `${(result.sizeBytes / 2 ** 20).toFixed(0)} MiB mixed image, ${result.rounds[0]?.changedBlocks ?? 0} blocks changed per incremental, medians of ${rounds} round${rounds === 1 ? '' : 's'} (\`${command}\`); per-round ratios (a) ${ratios(result, 'seed')}, (b) ${ratios(result, 'incremental')}, (c) ${ratios(result, 'tracked')}.`,
     '',
-    '| case | rsync s | Lifeboat s (enqueue → succeeded) | ratio rsync / Lifeboat | target | appliance cycle s (durationMs) | `lifeboat scan` alone s | CPU s appliance / connector | MiB sent Lifeboat / rsync |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| case | rsync s | Lifeboat s (enqueue → succeeded) | ratio rsync / Lifeboat | target | of which enqueue → acknowledged s | appliance cycle s (durationMs) | `lifeboat scan` alone: s / CPU s | cycle CPU s: appliance / connector | MiB sent: Lifeboat / rsync |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Peak RSS (VmHWM, whole round): appliance ${mib(applianceRss)} MiB (max ${mib(maxRss((r) => r.applianceRssBytes))}), connector ${mib(connectorRss)} MiB (max ${mib(maxRss((r) => r.connectorRssBytes))}); target ≤ 512 MiB each: ${met(maxRss((r) => Math.max(r.applianceRssBytes, r.connectorRssBytes)) <= TARGETS.rssBytes)}.`,

@@ -64,6 +64,9 @@ describe.skipIf(!rsync)('replication benchmark harness', () => {
       expect(c.lifeboat.applianceMs).toBeGreaterThan(0)
       expect(c.lifeboat.wallMs).toBeGreaterThanOrEqual(c.lifeboat.applianceMs)
       expect(c.scanAloneMs).toBeGreaterThan(0)
+      if (existsSync('/usr/bin/time')) expect(c.scanAloneCpuSeconds).toBeGreaterThan(0)
+      expect(c.lifeboat.dispatchMs).toBeGreaterThanOrEqual(0)
+      expect(c.lifeboat.dispatchMs).toBeLessThan(c.lifeboat.wallMs)
       expect(c.lifeboat.applianceCpuSeconds).toBeGreaterThanOrEqual(0)
     }
     expect(round!.cases.seed.lifeboat.bytesRead).toBe(16 * MiB)
