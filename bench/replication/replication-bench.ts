@@ -93,6 +93,8 @@ export interface CycleFigures {
   applianceMs: number
   /** Enqueued → acknowledged by the appliance (the store's clock): dispatch and offer. */
   dispatchMs: number
+  /** Enqueued → finished, by the store's clock (wallMs less the time to see it). */
+  storeMs: number
   bytesRead: number
   changedBlocks: number
   heldRecords: number
@@ -395,6 +397,7 @@ async function runCycle(
     wallMs,
     applianceMs: numberOf(done, 'durationMs'),
     dispatchMs: (done.startedAt ?? done.createdAt) - done.createdAt,
+    storeMs: (done.finishedAt ?? done.createdAt) - done.createdAt,
     bytesRead: numberOf(done, 'bytesRead'),
     changedBlocks: numberOf(done, 'changedBlocks'),
     heldRecords: numberOf(done, 'heldRecords'),
@@ -486,7 +489,7 @@ async function waitUntil(
 function caseLine(name: CaseName, rsync: RsyncTransfer, cycle: CycleResult, scan: ScanAlone): string {
   const f = cycle.figures
   return (
-    `  ${name}: rsync ${s(rsync.ms)} s, Lifeboat ${s(f.wallMs)} s (dispatch ${s(f.dispatchMs)} s, appliance ${s(f.applianceMs)} s; scan alone ${s(scan.ms)} s, ${scan.cpuSeconds.toFixed(1)} CPU s) → ${(rsync.ms / f.wallMs).toFixed(2)}×; ` +
+    `  ${name}: rsync ${s(rsync.ms)} s, Lifeboat ${s(f.wallMs)} s (dispatch ${s(f.dispatchMs)} s, appliance ${s(f.applianceMs)} s, finished in the store at ${s(f.storeMs)} s; scan alone ${s(scan.ms)} s, ${scan.cpuSeconds.toFixed(1)} CPU s) → ${(rsync.ms / f.wallMs).toFixed(2)}×; ` +
     `CPU appliance ${f.applianceCpuSeconds.toFixed(1)} s, connector ${f.connectorCpuSeconds.toFixed(1)} s; ` +
     `sent ${mib(f.payloadBytes)} MiB vs rsync ${mib(rsync.sentBytes)} MiB`
   )
