@@ -26,7 +26,7 @@ import { unschedulable } from '../job-link/errors.js'
 import type { JobPayload, JobState, JobType, NewJob } from '../jobs/job.js'
 import { expiredPoints, retentionConflict } from '../replication/retention.js'
 import type { ScheduledJob, ScheduledPlan, SchedulerStore } from '../scheduling/scheduler-store.js'
-import type { MetadataStore } from '../store/metadata-store.js'
+import type { MetadataStore, Node } from '../store/metadata-store.js'
 import type { MaintenanceAction, Plan } from '../store/protection-records.js'
 
 export type SchedulerAdapterStore = Pick<
@@ -68,12 +68,35 @@ export function createSchedulerStoreAdapter(
 ): SchedulerStore {
   const { store } = components
 
-  const replicationPayload = async (plan: Plan, vmId: string): Promise<JobPayload> => {
+  /**
+   * What every VM of one plan's run shares — the plan and its target site's connectors — read once
+   * per run: a run of a 10,000-VM plan enqueues 10,000 jobs at the same `enqueuedAt`, and reading
+   * both for each one queued 20,000 reads in front of the enqueues (docs/BENCHMARKS.md "Dispatch").
+   * Only the current run of each plan is kept.
+   */
+  const runReads = new Map<
+    string,
+    { enqueuedAt: number; reads: Promise<{ plan?: Plan; connectors: Node[] }> }
+  >()
+  const readsOfRun = (job: ScheduledJob): Promise<{ plan?: Plan; connectors: Node[] }> => {
+    const key = `${job.tenantId}\0${job.planId}`
+    const cached = runReads.get(key)
+    if (cached !== undefined && cached.enqueuedAt === job.enqueuedAt) return cached.reads
+    const reads = (async () => {
+      const plan = await store.getPlan(job.tenantId, job.planId)
+      if (plan === undefined || plan.job.type === 'maintenance') return { plan, connectors: [] }
+      const nodes = await store.listNodes(plan.tenantId, plan.targetSiteId)
+      return { plan, connectors: nodes.filter((node) => node.role === 'connector') }
+    })()
+    // A failed read is not kept: the next VM of the run reads again.
+    reads.catch(() => runReads.delete(key))
+    runReads.set(key, { enqueuedAt: job.enqueuedAt, reads })
+    return reads
+  }
+
+  const replicationPayload = async (plan: Plan, vmId: string, connectors: Node[]): Promise<JobPayload> => {
     const vm = await store.getProtectedVm(plan.tenantId, vmId)
     if (vm === undefined) throw unschedulable(plan.id, `its VM ${vmId} no longer exists`)
-    const connectors = (await store.listNodes(plan.tenantId, plan.targetSiteId)).filter(
-      (node) => node.role === 'connector',
-    )
     if (connectors.length === 0) {
       throw unschedulable(plan.id, `no connector is enrolled in its target site ${plan.targetSiteId}`)
     }
@@ -99,7 +122,7 @@ export function createSchedulerStoreAdapter(
     }
   }
 
-  const newJob = async (plan: Plan, job: ScheduledJob): Promise<NewJob> => {
+  const newJob = async (plan: Plan, job: ScheduledJob, connectors: Node[]): Promise<NewJob> => {
     const base = { id: job.jobId, planId: plan.id, maxAttempts: init.maxAttempts }
     if (plan.job.type === 'replication-cycle') {
       if (job.vmId === undefined) throw unschedulable(plan.id, 'a replication cycle must name its VM')
@@ -109,7 +132,7 @@ export function createSchedulerStoreAdapter(
         vmId: job.vmId,
         siteId: plan.sourceSiteId,
         role: 'appliance',
-        payload: await replicationPayload(plan, job.vmId),
+        payload: await replicationPayload(plan, job.vmId, connectors),
       }
     }
     if (plan.job.type === 'maintenance' && plan.job.action === 'prune-recovery-points') {
@@ -228,12 +251,12 @@ export function createSchedulerStoreAdapter(
     },
 
     async enqueue(job) {
-      const plan = await store.getPlan(job.tenantId, job.planId)
+      const { plan, connectors } = await readsOfRun(job)
       if (plan === undefined || !plan.enabled) return { enqueued: false, reason: 'plan-gone' }
       if (plan.job.type === 'maintenance' && (await maintenanceActive(plan))) {
         return { enqueued: false, reason: 'active' }
       }
-      const result = await store.enqueueJob(job.tenantId, await newJob(plan, job), job.enqueuedAt)
+      const result = await store.enqueueJob(job.tenantId, await newJob(plan, job, connectors), job.enqueuedAt)
       return result.enqueued ? { enqueued: true } : { enqueued: false, reason: result.reason }
     },
 
