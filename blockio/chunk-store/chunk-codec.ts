@@ -2,11 +2,14 @@
  * One chunk on its way in and out of a pack (docs/FORMATS.md "Chunk store v1" / "Pack file").
  *
  * *Checking* an incoming chunk decompresses it (LZ4) and compares its plaintext's length and BLAKE3
- * digest with what the sender claimed. *Sealing* encrypts the stored form (as sent, still
- * compressed) with AES-256-GCM into the three pieces of a chunk entry, so they can be written with
- * one writev and no further copy. *Opening* reverses it and checks everything again.
+ * digest with what the sender claimed (the *shape* checks need no decompression and run first).
+ * *Sealing* encrypts the stored form (as sent, still compressed) with AES-256-GCM straight into a
+ * chunk entry inside a caller's buffer (header, ciphertext, tag), so a whole call's entries are one
+ * buffer written with one write. Checking and sealing run in chunk workers or on the main thread
+ * (chunk-sealer.ts); the functions here are the same for both. *Opening* reverses it and checks
+ * everything again.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import { blake3 } from '@napi-rs/blake-hash'
 import { uncompressSync } from 'lz4-napi'
 import { BlockioError, BlockioErrorCode } from '../errors.js'
@@ -16,10 +19,11 @@ import {
   DIGEST_LENGTH,
   decodeEntryHeader,
   ENTRY_HEADER_LENGTH,
-  encodeEntryHeader,
+  ENTRY_NONCE,
   MAX_PLAIN_LENGTH,
   NONCE_LENGTH,
   TAG_LENGTH,
+  writeEntryHeader,
 } from './pack-format.js'
 
 /** LZ4 payloads start with the 4-byte LE plaintext length (lz4-napi compressSync form). */
@@ -62,32 +66,68 @@ function plaintextOf(encoding: number, plainLength: number, payload: Buffer): Bu
     : `LZ4 payload decompresses to ${plain.byteLength} bytes, not ${plainLength}`
 }
 
-/** Throws CHUNK_INVALID or CHUNK_DIGEST_MISMATCH unless `chunk` is what it claims to be. */
-export function checkIncomingChunk(chunk: IncomingChunk, position: number): void {
+/** Why an incoming chunk is refused: CHUNK_INVALID (`invalid`) or CHUNK_DIGEST_MISMATCH (`digest`). */
+export interface ChunkProblem {
+  kind: 'invalid' | 'digest'
+  why: string
+}
+
+/**
+ * Decompresses `payload` and checks its length and BLAKE3 against `digest` (the content checks of an
+ * incoming chunk, run on the main thread or in a chunk worker). Undefined when the chunk is sound.
+ */
+export function chunkContentProblem(
+  encoding: number,
+  plainLength: number,
+  payload: Buffer,
+  digest: Buffer,
+): ChunkProblem | undefined {
+  const plain = plaintextOf(encoding, plainLength, payload)
+  if (typeof plain === 'string') return { kind: 'invalid', why: plain }
+  // One native call; a 32-byte result is the only allocation.
+  if (!blake3(plain).equals(digest)) return { kind: 'digest', why: digest.toString('hex') }
+  return undefined
+}
+
+/** The shape checks that need no decompression: a reason, or undefined when the chunk may be tried. */
+export function chunkShapeProblem(chunk: IncomingChunk): string | undefined {
   if (!(chunk.digest instanceof Uint8Array) || chunk.digest.byteLength !== DIGEST_LENGTH) {
-    throw invalid(position, `a digest must be ${DIGEST_LENGTH} bytes`)
+    return `a digest must be ${DIGEST_LENGTH} bytes`
   }
   if (
     !Number.isSafeInteger(chunk.plainLength) ||
     chunk.plainLength < 1 ||
     chunk.plainLength > MAX_PLAIN_LENGTH
   ) {
-    throw invalid(position, `plain length ${chunk.plainLength} is outside 1–${MAX_PLAIN_LENGTH}`)
+    return `plain length ${chunk.plainLength} is outside 1–${MAX_PLAIN_LENGTH}`
   }
-  if (!(chunk.payload instanceof Uint8Array)) throw invalid(position, 'the payload is not bytes')
-  const plain = plaintextOf(chunk.encoding, chunk.plainLength, bufferOf(chunk.payload))
-  if (typeof plain === 'string') throw invalid(position, plain)
-  if (!blake3(plain).equals(chunk.digest)) {
-    throw new BlockioError(
-      BlockioErrorCode.CHUNK_DIGEST_MISMATCH,
-      `chunk ${position} of the call does not hash to its digest ${bufferOf(chunk.digest).toString('hex')}; nothing was stored`,
-      { remediation: 'Check the appliance (memory, disk) and resend the batch.' },
-    )
-  }
+  if (!(chunk.payload instanceof Uint8Array)) return 'the payload is not bytes'
+  if (!Number.isInteger(chunk.encoding) || chunk.encoding < 0 || chunk.encoding > 255)
+    return `unknown encoding ${chunk.encoding}`
+  return undefined
 }
 
-function aadOf(tenantBytes: Buffer, header: Buffer): Buffer {
-  return Buffer.concat([tenantBytes, Buffer.of(0), header])
+/** The error that refuses a call for `problem` at `position` (the same from a worker or in-thread). */
+export function chunkProblemError(position: number, problem: ChunkProblem): BlockioError {
+  if (problem.kind === 'invalid') return invalid(position, problem.why)
+  return new BlockioError(
+    BlockioErrorCode.CHUNK_DIGEST_MISMATCH,
+    `chunk ${position} of the call does not hash to its digest ${problem.why}; nothing was stored`,
+    { remediation: 'Check the appliance (memory, disk) and resend the batch.' },
+  )
+}
+
+/** Throws CHUNK_INVALID or CHUNK_DIGEST_MISMATCH unless `chunk` is what it claims to be. */
+export function checkIncomingChunk(chunk: IncomingChunk, position: number): void {
+  const shape = chunkShapeProblem(chunk)
+  if (shape !== undefined) throw invalid(position, shape)
+  const problem = chunkContentProblem(
+    chunk.encoding,
+    chunk.plainLength,
+    bufferOf(chunk.payload),
+    bufferOf(chunk.digest),
+  )
+  if (problem !== undefined) throw chunkProblemError(position, problem)
 }
 
 /** The AAD prefix of a tenant: its UTF-8 bytes; computed once per call. */
@@ -95,17 +135,73 @@ export function tenantAad(tenant: string): Buffer {
   return Buffer.from(tenant, 'utf8')
 }
 
-/** The header, ciphertext and tag of `chunk`'s entry; their lengths sum to the entry length. */
-export function sealChunk(dataKey: Uint8Array, tenantBytes: Buffer, chunk: IncomingChunk): Buffer[] {
-  const nonce = randomBytes(NONCE_LENGTH)
-  const payload = bufferOf(chunk.payload)
-  const header = encodeEntryHeader(chunk.encoding, chunk.plainLength, payload.byteLength, nonce, chunk.digest)
-  const cipher = createCipheriv('aes-256-gcm', dataKey, nonce)
-  cipher.setAAD(aadOf(tenantBytes, header))
-  const body = cipher.update(payload)
-  const tail = cipher.final()
-  const tag = cipher.getAuthTag()
-  return tail.byteLength === 0 ? [header, body, tag] : [header, body, tail, tag]
+/** Nonces drawn from the system's CSPRNG per refill: one call per 1,024 entries, not one per entry. */
+const NONCES_PER_REFILL = 1024
+
+/**
+ * Per-thread scratch for sealing: the AAD (tenant bytes, a zero, then the entry header) is built
+ * once per tenant and only its header part rewritten per chunk; random nonces are drawn in bulk
+ * and each handed out once.
+ */
+export class SealScratch {
+  #tenantBytes: Buffer = Buffer.alloc(0)
+  #aad: Buffer = Buffer.alloc(1 + ENTRY_HEADER_LENGTH)
+  readonly #nonces = Buffer.allocUnsafe(NONCES_PER_REFILL * NONCE_LENGTH)
+  #nonceAt = this.#nonces.byteLength
+
+  aadFor(tenantBytes: Uint8Array, header: Uint8Array): Buffer {
+    if (!this.#tenantBytes.equals(tenantBytes)) {
+      this.#tenantBytes = Buffer.from(tenantBytes)
+      this.#aad = Buffer.alloc(tenantBytes.byteLength + 1 + ENTRY_HEADER_LENGTH)
+      this.#aad.set(tenantBytes, 0)
+    }
+    this.#aad.set(header, this.#tenantBytes.byteLength + 1)
+    return this.#aad
+  }
+
+  /** Copies a fresh random nonce (never handed out before) into `out` at `at`. */
+  takeNonce(out: Buffer, at: number): void {
+    if (this.#nonceAt === this.#nonces.byteLength) {
+      randomFillSync(this.#nonces)
+      this.#nonceAt = 0
+    }
+    this.#nonces.copy(out, at, this.#nonceAt, this.#nonceAt + NONCE_LENGTH)
+    this.#nonceAt += NONCE_LENGTH
+  }
+}
+
+/**
+ * Seals `payload` (the stored form, as sent) into the chunk entry at `out[at …]`: header with a fresh
+ * nonce, ciphertext, tag — entryLengthOf(payload.byteLength) bytes, ready to append.
+ */
+export function sealChunkInto(
+  out: Buffer,
+  at: number,
+  dataKey: Uint8Array,
+  tenantBytes: Uint8Array,
+  scratch: SealScratch,
+  encoding: number,
+  plainLength: number,
+  payload: Buffer,
+  digest: Uint8Array,
+): void {
+  const header = out.subarray(at, at + ENTRY_HEADER_LENGTH)
+  writeEntryHeader(header, encoding, plainLength, payload.byteLength, digest)
+  scratch.takeNonce(header, ENTRY_NONCE)
+  const cipher = createCipheriv(
+    'aes-256-gcm',
+    dataKey,
+    header.subarray(ENTRY_NONCE, ENTRY_NONCE + NONCE_LENGTH),
+  )
+  cipher.setAAD(scratch.aadFor(tenantBytes, header))
+  let end = at + ENTRY_HEADER_LENGTH
+  end += cipher.update(payload).copy(out, end)
+  end += cipher.final().copy(out, end)
+  cipher.getAuthTag().copy(out, end)
+}
+
+function aadOf(tenantBytes: Buffer, header: Buffer): Buffer {
+  return Buffer.concat([tenantBytes, Buffer.of(0), header])
 }
 
 export function entryLengthOf(storedLength: number): number {

@@ -7,7 +7,16 @@
 import { join } from 'node:path'
 import { blake3 } from '@napi-rs/blake-hash'
 import { BlockioError, BlockioErrorCode } from '../errors.js'
-import { checkIncomingChunk, entryLengthOf, sealChunk, tenantAad } from './chunk-codec.js'
+import { NOT_SEALED, sealInThread } from './chunk-batch.js'
+import {
+  checkIncomingChunk,
+  chunkProblemError,
+  chunkShapeProblem,
+  entryLengthOf,
+  SealScratch,
+  tenantAad,
+} from './chunk-codec.js'
+import { ChunkSealer, type ChunkSealerOptions, type SealedCall } from './chunk-sealer.js'
 import type { ChunkPin, ChunkStore, GcReport, IncomingChunk, NewPoint, PointInfo } from './chunk-store.js'
 import { FenceRecords } from './fence-records.js'
 import { FileChunkStoreReader } from './file-chunk-store-reader.js'
@@ -36,14 +45,34 @@ import type { TenantKeyring } from './tenant-keyring.js'
 /** docs/FORMATS.md "Write ordering": a pack is closed once it reaches this size. */
 export const DEFAULT_PACK_SIZE_LIMIT = 64 * 1024 * 1024
 
-function sealEntry(dataKey: Uint8Array, aad: Buffer, chunk: IncomingChunk): EntryToAppend {
+/** Chunk i of a call as an entry to append, its bytes a view into the call's sealed output. */
+function entryOf(chunk: IncomingChunk, sealed: SealedCall, i: number): EntryToAppend | undefined {
+  const at = sealed.entryAt[i]
+  if (at === NOT_SEALED) return undefined
+  const length = entryLengthOf(chunk.payload.byteLength)
   return {
     digest: chunk.digest,
     encoding: chunk.encoding,
     plainLength: chunk.plainLength,
-    pieces: sealChunk(dataKey, aad, chunk),
-    length: entryLengthOf(chunk.payload.byteLength),
+    pieces: [sealed.output.subarray(at, at + length)],
+    length,
   }
+}
+
+/** toSeal[i] = 1 for the chunks `index` does not hold, first occurrence of each digest only. */
+function chunksToSeal(
+  chunks: readonly IncomingChunk[],
+  index: ReadonlyMap<string, unknown> | undefined,
+): Uint8Array {
+  const toSeal = new Uint8Array(chunks.length)
+  const seen = new Set<string>()
+  for (let i = 0; i < chunks.length; i++) {
+    const key = digestKey(chunks[i].digest)
+    if (seen.has(key) || index?.has(key) === true) continue
+    seen.add(key)
+    toSeal[i] = 1
+  }
+  return toSeal
 }
 
 class TenantPin implements ChunkPin {
@@ -74,17 +103,22 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
   readonly #fences: FenceRecords
   readonly #queues = new Map<string, Promise<unknown>>()
   readonly #pins = new Map<string, Set<TenantPin>>()
+  readonly #sealer: ChunkSealer
+  /** For the rare chunk sealed under the lock (see putChunks). */
+  readonly #scratch = new SealScratch()
 
   private constructor(
     root: string,
     keyring: TenantKeyring,
     packSizeLimit: number,
     releaseLock: () => Promise<void>,
+    sealer: ChunkSealerOptions,
   ) {
     super(root, keyring, true)
     this.#packSizeLimit = packSizeLimit
     this.#releaseLock = releaseLock
     this.#fences = new FenceRecords(root)
+    this.#sealer = new ChunkSealer(sealer)
   }
 
   /** Opens the store as its writer; the caller holds `releaseLock` (the writer lock) already. */
@@ -93,8 +127,9 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
     keyring: TenantKeyring,
     packSizeLimit: number,
     releaseLock: () => Promise<void>,
+    sealer: ChunkSealerOptions,
   ): Promise<FileChunkStore> {
-    const store = new FileChunkStore(root, keyring, packSizeLimit, releaseLock)
+    const store = new FileChunkStore(root, keyring, packSizeLimit, releaseLock, sealer)
     try {
       await removeTempFiles(root)
       for (const tenant of await listFolder(join(root, 'tenants'))) {
@@ -166,37 +201,67 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
     return held
   }
 
+  /**
+   * Checking and sealing (chunk-sealer.ts: in chunk workers, or in-thread for small calls) are done
+   * before waiting for the tenant's write lock, so that they overlap the fsyncs of an earlier call
+   * still running; under the lock only the chunks held by then are skipped and the rest appended.
+   * A new tenant's first call is checked before the lock (nothing, not even its key, is made for a
+   * refused call) and sealed under it, once its key exists.
+   */
   async putChunks(tenant: string, chunks: readonly IncomingChunk[]): Promise<void> {
     this.checkOpen()
     checkId('tenant', tenant)
-    // All checks before any write: one bad chunk refuses the call.
-    for (let i = 0; i < chunks.length; i++) checkIncomingChunk(chunks[i], i)
+    // Shape first, in order: the first malformed chunk is reported as the in-thread check would,
+    // after the content of the chunks before it.
+    for (let i = 0; i < chunks.length; i++) {
+      const shape = chunkShapeProblem(chunks[i])
+      if (shape === undefined) continue
+      for (let j = 0; j < i; j++) checkIncomingChunk(chunks[j], j)
+      checkIncomingChunk(chunks[i], i)
+    }
     if (chunks.length === 0) return
-    const aad = tenantAad(tenant)
-    // Sealing is CPU work: it is done before waiting for the tenant's write lock, so that it overlaps
-    // the fsyncs of an earlier call still running. A chunk found held by then is skipped anyway.
+    const keys = { dataKey: new Uint8Array(0), tenantBytes: tenantAad(tenant) }
     const known = this.tenants.get(tenant)
     const earlyKey = known === undefined ? undefined : await this.keyring.dataKey(tenant)
-    const sealed = new Map<string, EntryToAppend>()
+    this.checkOpen()
+    let sealed: SealedCall | undefined
     if (known !== undefined && earlyKey !== undefined) {
-      for (const chunk of chunks) {
-        const key = digestKey(chunk.digest)
-        if (!known.index.has(key) && !sealed.has(key)) sealed.set(key, sealEntry(earlyKey, aad, chunk))
-      }
+      sealed = await this.#sealer.seal(chunks, chunksToSeal(chunks, known.index), {
+        ...keys,
+        dataKey: earlyKey,
+      })
+    } else {
+      this.#sealer.release(await this.#sealer.seal(chunks, new Uint8Array(chunks.length), keys))
     }
-    await this.#exclusive(tenant, async () => {
-      const { chunks: tenantChunks, dataKey } = await this.#tenantForWrite(tenant)
-      const inCall = new Set<string>()
-      const entries: EntryToAppend[] = []
-      for (const chunk of chunks) {
-        const key = digestKey(chunk.digest)
-        if (tenantChunks.index.has(key) || inCall.has(key)) continue
-        inCall.add(key)
-        const early = dataKey === earlyKey ? sealed.get(key) : undefined
-        entries.push(early ?? sealEntry(dataKey, aad, chunk))
-      }
-      await tenantChunks.append(entries, this.#packSizeLimit)
-    })
+    try {
+      await this.#exclusive(tenant, async () => {
+        const { chunks: tenantChunks, dataKey } = await this.#tenantForWrite(tenant)
+        const toSeal = chunksToSeal(chunks, tenantChunks.index)
+        if (sealed === undefined || dataKey !== earlyKey) {
+          this.#sealer.release(sealed ?? {})
+          sealed = await this.#sealer.seal(chunks, toSeal, { ...keys, dataKey })
+        }
+        const entries: EntryToAppend[] = []
+        for (let i = 0; i < chunks.length; i++) {
+          if (toSeal[i] !== 1) continue
+          // Sealed early, or (garbage collected since) sealed now, on this thread: rare and small.
+          const entry = entryOf(chunks[i], sealed, i) ?? this.#sealOne(chunks[i], { ...keys, dataKey })
+          entries.push(entry)
+        }
+        await tenantChunks.append(entries, this.#packSizeLimit)
+      })
+    } finally {
+      if (sealed !== undefined) this.#sealer.release(sealed)
+    }
+  }
+
+  #sealOne(chunk: IncomingChunk, keys: { dataKey: Uint8Array; tenantBytes: Uint8Array }): EntryToAppend {
+    const output = Buffer.allocUnsafe(entryLengthOf(chunk.payload.byteLength))
+    const sealed = sealInThread([chunk], Uint8Array.of(1), keys, this.#scratch, output)
+    if ('position' in sealed) throw chunkProblemError(0, sealed)
+    const entry = entryOf(chunk, sealed, 0)
+    if (entry === undefined) throw new Error('a chunk to seal was not sealed')
+    return entry
   }
 
   fencingToken(tenant: string, volumeId: string): number {
@@ -329,6 +394,8 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
     this.closed = true
     // Let changes already asked for finish: their files must be complete before the lock is released.
     await Promise.allSettled([...this.#queues.values()])
+    // Then the calls still checking: they find the store closed and store nothing.
+    await this.#sealer.close()
     await this.closeTenants()
     await this.#releaseLock()
   }

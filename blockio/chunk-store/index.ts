@@ -3,12 +3,14 @@
  * reader over a folder, and the master key file.
  */
 import { BlockioError, BlockioErrorCode } from '../errors.js'
+import { DEFAULT_CHUNK_WORKERS, MAX_CHUNK_WORKERS } from './chunk-sealer.js'
 import { DEFAULT_PACK_SIZE_LIMIT, FileChunkStore } from './file-chunk-store.js'
 import { FileChunkStoreReader } from './file-chunk-store-reader.js'
 import { checkMasterKey } from './master-key-file.js'
 import { acquireWriterLock, checkStoreRoot, initStoreRoot } from './store-root.js'
 import { FileTenantKeyring, type TenantKeyring } from './tenant-keyring.js'
 
+export { DEFAULT_CHUNK_WORKERS, MAX_CHUNK_WORKERS } from './chunk-sealer.js'
 export * from './chunk-store.js'
 export { DEFAULT_PACK_SIZE_LIMIT } from './file-chunk-store.js'
 export { createMasterKeyFile, MASTER_KEY_LENGTH, readMasterKeyFile } from './master-key-file.js'
@@ -26,6 +28,11 @@ export interface ChunkStoreInit {
   packSizeLimit?: number
   /** Hands out tenant data keys; default: key files in the tenants' folders, wrapped by masterKey. */
   keyring?: TenantKeyring
+  /**
+   * Chunk worker threads that check and encrypt putChunks calls (chunk-sealer.ts), started with the
+   * first large call; 0 does it on the main thread. Default DEFAULT_CHUNK_WORKERS (2).
+   */
+  workers?: number
 }
 
 export interface ChunkStoreReaderInit {
@@ -50,11 +57,22 @@ export async function openChunkStore(init: ChunkStoreInit): Promise<FileChunkSto
       },
     )
   }
+  const workers = init.workers ?? DEFAULT_CHUNK_WORKERS
+  if (!Number.isSafeInteger(workers) || workers < 0 || workers > MAX_CHUNK_WORKERS) {
+    throw new BlockioError(
+      BlockioErrorCode.INVALID_OPTION,
+      `workers ${workers} is not an integer from 0 to ${MAX_CHUNK_WORKERS}`,
+      {
+        remediation:
+          'Pass 0 (check and encrypt on the main thread), a small thread count, or leave the default.',
+      },
+    )
+  }
   await initStoreRoot(init.root)
   const releaseLock = await acquireWriterLock(init.root)
   try {
     const keyring = init.keyring ?? new FileTenantKeyring(init.root, init.masterKey)
-    return await FileChunkStore.openWriter(init.root, keyring, packSizeLimit, releaseLock)
+    return await FileChunkStore.openWriter(init.root, keyring, packSizeLimit, releaseLock, { workers })
   } catch (cause) {
     await releaseLock().catch(() => {})
     throw cause

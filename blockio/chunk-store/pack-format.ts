@@ -87,14 +87,26 @@ export function encodeEntryHeader(
   nonce: Uint8Array,
   digest: Uint8Array,
 ): Buffer {
-  const out = Buffer.alloc(ENTRY_HEADER_LENGTH)
+  const out = Buffer.allocUnsafe(ENTRY_HEADER_LENGTH)
+  writeEntryHeader(out, encoding, plainLength, storedLength, digest)
+  out.set(nonce, ENTRY_NONCE)
+  return out
+}
+
+/** Writes a chunk entry's header into `out` (ENTRY_HEADER_LENGTH bytes) but for its nonce. */
+export function writeEntryHeader(
+  out: Buffer,
+  encoding: number,
+  plainLength: number,
+  storedLength: number,
+  digest: Uint8Array,
+): void {
+  out.fill(0, 0, ENTRY_HEADER_LENGTH)
   ENTRY_MAGIC.copy(out, 0)
   out[ENTRY_ENCODING] = encoding
   out.writeUInt32LE(plainLength, ENTRY_PLAIN_LENGTH)
   out.writeUInt32LE(storedLength, ENTRY_STORED_LENGTH)
-  out.set(nonce, ENTRY_NONCE)
   out.set(digest, ENTRY_DIGEST)
-  return out
 }
 
 export interface EntryHeader {

@@ -336,7 +336,7 @@ export class TenantChunks {
       }
       encodeIndexEntry(where, indexBytes, i * INDEX_ENTRY_LENGTH)
       located.push(where)
-      for (const piece of entry.pieces) pieces.push(piece)
+      for (const piece of entry.pieces) pushPiece(pieces, piece)
       offset += entry.length
     }
     try {
@@ -357,6 +357,20 @@ export class TenantChunks {
     await this.closeCurrentPack()
     for (const pack of [...this.#readHandles.keys()]) await this.forgetReadHandle(pack)
   }
+}
+
+/** Appends `piece`, merged into the last piece when it continues it in memory (one iovec, not many). */
+function pushPiece(pieces: Buffer[], piece: Buffer): void {
+  const last = pieces.at(-1)
+  if (
+    last !== undefined &&
+    last.buffer === piece.buffer &&
+    last.byteOffset + last.byteLength === piece.byteOffset
+  ) {
+    pieces[pieces.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.byteLength + piece.byteLength)
+    return
+  }
+  pieces.push(piece)
 }
 
 async function writevAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
