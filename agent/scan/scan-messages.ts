@@ -106,6 +106,12 @@ export interface ScanTask {
 
 /** Where a worker reads a batch from: the extents are read one after another into its read buffer. */
 export interface WorkerRead {
+  /**
+   * The scan the batch belongs to, unique in the process: a thread keeps the volume open from one
+   * task to the next of the same scan only, so a thread of a shared pool never reads a file that
+   * was replaced since (a new inode at the same path) through an old descriptor.
+   */
+  scan: number
   /** Absolute path of the file or block device (BlockSource `filePath`). */
   path: string
   /** Byte position and length of each run of the batch, in order: [position0, length0, position1, …]. */

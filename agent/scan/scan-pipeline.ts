@@ -11,7 +11,10 @@
  * `maxBatchesInFlight` batches are ahead of the consumer and memory stays bounded (scan-options.ts)
  * whatever the volume's size.
  * The first failure — a read error, a worker crash, the AbortSignal, `close()` — stops the scan:
- * the iteration rejects with it and the pool is destroyed at once.
+ * the iteration rejects with it and the pool is destroyed at once. A scan given a shared pool
+ * (ScanComponents `sharedPool`, shared-scan-pool.ts) leases its threads instead: at its end, or
+ * its first failure, it ends the lease and the threads stay for the next scan (a worker failure
+ * retires the shared pool: the next scan gets new threads).
  *
  * At the end `index` is the volume's new BlockIndex and `stats` says what the scan saw. A scan runs
  * once; `close()` is idempotent and is called for you when the iteration ends in any way.
@@ -65,6 +68,9 @@ type ScanState = 'ready' | 'running' | 'done' | 'stopped'
 
 const noop = (): void => {}
 
+/** Scan ids are unique in the process, so in any pool a scan's worker reads name only it. */
+let nextScanId = 1
+
 export class VolumeScan implements AsyncIterable<BlockRecord> {
   /** Bytes the scan reads in all (the onProgress total). */
   readonly totalBytes: number
@@ -73,6 +79,9 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
   private readonly source: BlockSource
   private readonly settings: ScanSettings
   private readonly createPool: NonNullable<ScanComponents['createPool']>
+  private readonly sharedPool: ScanComponents['sharedPool']
+  /** Names this scan in worker reads: a thread of a shared pool reopens the volume when it changes. */
+  private readonly id = nextScanId++
   private readonly layout: InputLayout
   private readonly plan: Generator<Batch>
   private readonly newIndex: BlockIndex
@@ -94,6 +103,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     this.settings = checkScanInit(source, init)
     this.source = source
     this.createPool = components.createPool ?? createPiscinaPool
+    this.sharedPool = components.sharedPool
     this.layout = inputLayout(
       this.settings.blocksPerBatch,
       source.blockSize,
@@ -161,7 +171,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
     }
   }
 
-  /** Stops the scan if it is running and destroys the pool; idempotent. */
+  /** Stops the scan if it is running and destroys its pool (or ends its lease); idempotent. */
   close(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing
@@ -249,7 +259,7 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
       dataLength += length
     }
     if (this.settings.previous !== undefined) this.fillPrevious(batch, buffer)
-    const result = await this.runBatch(batch, buffer, dataLength, { path, extents })
+    const result = await this.runBatch(batch, buffer, dataLength, { scan: this.id, path, extents })
     const failure = result.readFailure
     if (failure !== undefined) {
       throw workerReadError(source, batch.runs[failure.extent] ?? batch.runs[0]!, failure)
@@ -316,12 +326,15 @@ export class VolumeScan implements AsyncIterable<BlockRecord> {
   private startPool(): ScanWorkerPool {
     if (this.pool !== undefined) return this.pool
     const { workers, hashImplementation } = this.settings
+    const onError = (cause: unknown) =>
+      this.fail(workerError(`a worker thread scanning ${this.source.name} failed`, cause))
     try {
-      const options = defaultScanPoolOptions(workers, { hashImplementation }, (cause) =>
-        this.fail(workerError(`a worker thread scanning ${this.source.name} failed`, cause)),
-      )
-      this.pool = this.createPool(options)
+      this.pool =
+        this.sharedPool === undefined
+          ? this.createPool(defaultScanPoolOptions(workers, { hashImplementation }, onError))
+          : this.sharedPool.lease(workers, { hashImplementation }, onError)
     } catch (cause) {
+      if (cause instanceof ScanError) throw cause
       throw new ScanError(
         ScanErrorCode.WORKER_FAILED,
         `the scan's worker threads cannot start: ${describeCause(cause)}`,

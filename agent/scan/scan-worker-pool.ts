@@ -1,7 +1,8 @@
 /**
  * The narrow view the scan pipeline has of its thread pool, and the piscina pool that fulfils it.
  * Tests pass their own factory (through `ScanComponents`) to watch the pool being destroyed or to run
- * a worker that crashes.
+ * a worker that crashes. A scan given a shared pool (shared-scan-pool.ts) leases it instead: the
+ * lease's `destroy` ends the lease, not the threads.
  */
 import { Piscina } from 'piscina'
 import type { ScanTask, ScanTaskResult, ScanWorkerData } from './scan-messages.js'
@@ -30,7 +31,18 @@ export interface ScanPoolOptions {
 }
 
 export interface ScanComponents {
+  /** Creates the scan's own pool; default piscina. Ignored when `sharedPool` is given. */
   createPool?: (options: ScanPoolOptions) => ScanWorkerPool
+  /**
+   * Threads kept across scans (shared-scan-pool.ts): the scan leases them instead of starting and
+   * destroying a pool of its own.
+   */
+  sharedPool?: ScanPoolLender
+}
+
+/** What a scan needs of a shared pool (SharedScanPool). */
+export interface ScanPoolLender {
+  lease(threads: number, workerData: ScanWorkerData, onError: (error: unknown) => void): ScanWorkerPool
 }
 
 export function defaultScanPoolOptions(

@@ -13,10 +13,13 @@
  * recycled and the worker allocates only the output buffer (and LZ4's own results).
  *
  * With worker reads (scan-messages.ts) the worker also reads the batch: it opens the volume at its
- * first such task, keeps the descriptor for the pool's life (one pool per scan; Node closes
- * descriptors a worker thread opened when the thread ends) and reads with `readSync` into one
- * reusable read buffer, then hashes it: the one copy out of the page cache is made by the core that
- * hashes the data, and no batch of data travels between threads.
+ * first task of a scan, keeps the descriptor for the following tasks of the same scan, and reads
+ * with `readSync` into one reusable read buffer, then hashes it: the one copy out of the page cache
+ * is made by the core that hashes the data, and no batch of data travels between threads. A task of
+ * another scan (WorkerRead `scan`) reopens the path, so a thread of a shared pool (kept across
+ * scans, shared-scan-pool.ts) never reads a replaced file through the old one's descriptor; and a
+ * descriptor left unused for VOLUME_IDLE_CLOSE_MS is closed, so a thread waiting for the next scan
+ * does not keep a deleted volume's space. Node closes what a thread opened when the thread ends.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { workerData } from 'node:worker_threads'
@@ -76,20 +79,48 @@ function ensureScratch(blockCount: number): void {
   }
 }
 
-// Worker reads: the volume this thread has open, and its read buffer.
+/** A volume descriptor unused this long is closed (the thread may wait long for the next scan). */
+export const VOLUME_IDLE_CLOSE_MS = 1_000
+
+// Worker reads: the volume this thread has open (for which scan, at which path), and its read buffer.
+let readScan: number | undefined
 let readPath: string | undefined
 let readFd: number | undefined
+let idleClose: ReturnType<typeof setTimeout> | undefined
 /** A window at READ_WINDOW_OFFSET of a larger allocation: page-aligned targets read ~5× slower. */
 let readWindow = Buffer.alloc(0)
 
-function openVolume(path: string): number {
-  if (readPath !== path || readFd === undefined) {
-    if (readFd !== undefined) closeSync(readFd)
-    readFd = undefined
-    readFd = openSync(path, 'r')
-    readPath = path
+function openVolume(read: WorkerRead): number {
+  if (readScan !== read.scan || readPath !== read.path || readFd === undefined) {
+    closeVolume()
+    readFd = openSync(read.path, 'r')
+    readScan = read.scan
+    readPath = read.path
   }
   return readFd
+}
+
+function closeVolume(): void {
+  if (idleClose !== undefined) clearTimeout(idleClose)
+  idleClose = undefined
+  const fd = readFd
+  readFd = undefined
+  readScan = undefined
+  readPath = undefined
+  if (fd !== undefined) {
+    try {
+      closeSync(fd)
+    } catch {
+      // Nothing to do: the descriptor is gone either way.
+    }
+  }
+}
+
+/** (Re)arms the idle close after a read task; unref'd, so it never keeps the thread alive. */
+function closeWhenIdle(): void {
+  if (idleClose !== undefined) clearTimeout(idleClose)
+  idleClose = setTimeout(closeVolume, VOLUME_IDLE_CLOSE_MS)
+  idleClose.unref()
 }
 
 /** Reads the batch's extents one after another into the read buffer; a failure is returned. */
@@ -101,7 +132,7 @@ function readExtents(read: WorkerRead): WorkerReadFailure | undefined {
     const length = extents[e + 1]!
     let done = 0
     try {
-      const fd = openVolume(read.path)
+      const fd = openVolume(read)
       // Each pass reads at least one byte or stops: normally one pass per extent.
       while (done < length) {
         const got = readSync(fd, readWindow, at + done, length - done, position + done)
@@ -156,6 +187,7 @@ export default function scanBatch(task: ScanTask): unknown {
     // The whole batch first: reading it a chunk at a time just ahead of the hashing (to hash from
     // the L2 cache) measured no faster on this machine kind.
     const readFailure = readExtents(read)
+    closeWhenIdle()
     if (readFailure !== undefined) return readFailed(input, blockCount, readFailure)
     data = readWindow
     dataAt = 0
