@@ -239,7 +239,8 @@ export class FileChunkStore extends FileChunkStoreReader implements ChunkStore {
         const toSeal = chunksToSeal(chunks, tenantChunks.index)
         if (sealed === undefined || dataKey !== earlyKey) {
           this.#sealer.release(sealed ?? {})
-          sealed = await this.#sealer.seal(chunks, toSeal, { ...keys, dataKey })
+          // Every chunk was checked above, before the lock: only encryption is left.
+          sealed = await this.#sealer.seal(chunks, toSeal, { ...keys, dataKey, checked: true })
         }
         const entries: EntryToAppend[] = []
         for (let i = 0; i < chunks.length; i++) {
