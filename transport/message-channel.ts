@@ -22,6 +22,7 @@ import {
   errorFrameFor,
   expectHello,
   type FrameRef,
+  FrameTooLargeError,
   type Hello,
   HelloExpectedError,
   type LifeboatError,
@@ -74,6 +75,23 @@ export class MessageChannel<M extends { t: number }> {
   /** Encodes (validating) and sends one message. */
   async send(message: M, signal?: AbortSignal): Promise<void> {
     await this.#framed.write(this.#codec.encode(message), { signal })
+  }
+
+  /**
+   * Validates `message` as send() does, then sends the body `encode` writes of it — an encoder
+   * giving exactly the codec's bytes for that message type, without the codec's intermediate
+   * buffer (agent/blocks/block-batch-encoding.ts). When `encode` gives undefined the codec encodes.
+   */
+  async sendEncoded(
+    message: M,
+    encode: (valid: M) => Uint8Array | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const valid = this.#codec.validate(message)
+    const body = encode(valid) ?? this.#codec.encode(valid)
+    if (body.length > this.#codec.maxFrameSize)
+      throw new FrameTooLargeError(body.length, this.#codec.maxFrameSize)
+    await this.#framed.write(body, { signal })
   }
 
   /** Sends raw bytes as one frame, unchecked: for tests of a peer's error handling only. */

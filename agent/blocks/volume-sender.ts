@@ -28,6 +28,7 @@ import {
 import { abortedError } from '../../transport/index.js'
 import { blake3, loadBlake3 } from '../scan/blake3.js'
 import { BlockAnswers, DEFAULT_ANSWER_TIMEOUT_MS } from './block-answers.js'
+import { type EncodableBlockBatch, encodeBlockBatch } from './block-batch-encoding.js'
 import type { BlockStream } from './block-client.js'
 import { invalidBlockOption } from './errors.js'
 import {
@@ -59,11 +60,19 @@ export interface SendVolumeOptions {
   signal?: AbortSignal
   /** Called after each BATCH_ACK. */
   onProgress?: (progress: SendProgress) => void
+  /** Called as the volume passes each step (for the cycle's timing log). */
+  onStep?: (step: SendStep) => void
   /** Default DEFAULT_ANSWER_TIMEOUT_MS. */
   answerTimeoutMs?: number
   /** Records per batch, 1–MAX_BATCH_RECORDS (the default). */
   maxBatchRecords?: number
 }
+
+/**
+ * The sender's steps: `opened` (VOLUME_OPENED received), `sent` (the last batch handed to the
+ * stream), `acked` (every batch acknowledged), `committed` (COMMITTED received).
+ */
+export type SendStep = 'opened' | 'sent' | 'acked' | 'committed'
 
 export interface SendProgress {
   batchesAcked: number
@@ -113,6 +122,7 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
     await blocks.close()
     throw signal?.aborted === true ? abortedError(signal, `open volume ${open.volumeId}`) : error
   }
+  options.onStep?.('opened')
   const answers = new BlockAnswers(
     blocks.channel,
     blocks.connector.nodeId,
@@ -153,11 +163,15 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
       inFlight.push(acked)
       // Not aborted mid-frame: half a frame on the wire would garble the ABORT that follows.
       signal?.throwIfAborted()
-      await blocks.channel.send({ t: MessageType.BLOCK_BATCH, seq, records })
+      await blocks.channel.sendEncoded({ t: MessageType.BLOCK_BATCH, seq, records }, (valid) =>
+        encodeBlockBatch(valid as EncodableBlockBatch),
+      )
       count(sent, records)
     }
     sent.zeroBlocksSkipped = tally.zeroSkipped
+    options.onStep?.('sent')
     while (inFlight.length > 0) await inFlight.shift()
+    options.onStep?.('acked')
     const mapDigest = blake3(mapOf())
     const commitRid = ++rid
     const committed = answers.committed(commitRid, signal)
@@ -175,6 +189,7 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
       },
     })
     sent.recoveryPointId = (await committed).recoveryPointId
+    options.onStep?.('committed')
     await blocks.close()
     return sent
   } catch (error) {

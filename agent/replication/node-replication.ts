@@ -6,7 +6,8 @@
  *   copy apart from the node: without it the stored data cannot be read), hands the store to its
  *   block listener, and runs consistency checks and prunes;
  * - an **appliance** given a volume map runs replication cycles; without one it declines them
- *   (AGENT_JOB_TYPE_UNSUPPORTED), as a node without the executor does.
+ *   (AGENT_JOB_TYPE_UNSUPPORTED), as a node without the executor does. Its scan worker threads are
+ *   kept from one cycle to the next (agent/scan/shared-scan-pool.ts) and end with `close()`.
  */
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -19,6 +20,7 @@ import {
 import type { LifeboatNode } from '../../transport/index.js'
 import type { AgentLogger } from '../control/logger.js'
 import type { JobRunner } from '../jobs/job-runner.js'
+import { SharedScanPool } from '../scan/shared-scan-pool.js'
 import { createCheckExecutor, createPruneExecutor } from './connector-executors.js'
 import { createReplicationExecutor } from './replication-executor.js'
 
@@ -51,6 +53,8 @@ export async function startNodeReplication(
   components: { logger: AgentLogger },
 ): Promise<NodeReplication> {
   if (init.role === 'appliance') {
+    // Scan threads kept warm from one cycle to the next; started by the first scan.
+    const scanPool = new SharedScanPool()
     return {
       registerExecutors(jobs, context) {
         if (init.volumeMapPath === undefined) return
@@ -64,11 +68,11 @@ export async function startNodeReplication(
               software: context.software,
               workers: init.scanWorkers,
             },
-            { node: context.node },
+            { node: context.node, scanPool },
           ),
         )
       },
-      close: async () => undefined,
+      close: () => scanPool.close(),
     }
   }
   const keyPath = init.masterKeyPath ?? join(init.dataDir, MASTER_KEY_FILE_NAME)

@@ -43,6 +43,7 @@ import { sendVolume } from '../blocks/volume-sender.js'
 import type { JobContext, JobExecutor, JobSummary } from '../jobs/job-runner.js'
 import type { BlockRecord } from '../scan/scan-batch.js'
 import { VolumeScan } from '../scan/scan-pipeline.js'
+import type { ScanPoolLender } from '../scan/scan-worker-pool.js'
 import { blockMapOf, mapDigestHex } from './block-map.js'
 import { ReplicationError, ReplicationErrorCode } from './errors.js'
 import { mappedVolume, readVolumeMap } from './volume-map.js'
@@ -63,6 +64,11 @@ export interface ReplicationExecutorInit {
 export interface ReplicationExecutorComponents {
   node: LifeboatNode
   now?: () => number
+  /**
+   * Scan worker threads kept across cycles (agent/scan/shared-scan-pool.ts), owned by the caller;
+   * without it each volume's scan starts and ends threads of its own.
+   */
+  scanPool?: ScanPoolLender
 }
 
 /** What one volume's cycle did. */
@@ -124,6 +130,7 @@ export function createReplicationExecutor(
       context: JobContext,
     ): Promise<VolumeCycleReport> {
       const volumeStarted = now()
+      const steps = stepTimer()
       const entry = mappedVolume(map, volume.volumeId, init.volumeMapPath)
       // An earlier attempt of this job committed the volume already: that point stands (a retry
       // after a later volume failed must not try to commit another map under the same point id).
@@ -153,27 +160,34 @@ export function createReplicationExecutor(
         volume.blockSize,
         (why) => context.log('warn', step, `${why}; scanning the whole volume`),
       )
+      steps.mark('indexes loaded')
       const source = await openFileBlockSource(entry.path, { blockSize: volume.blockSize })
       try {
         let changed: ChangedBlockMap | undefined
         if (previous !== undefined && entry.changedExtents !== undefined) {
           changed = await readTrackedChanges(entry.changedExtents, source.size, volume.blockSize)
         }
-        const scan = new VolumeScan(source, {
-          previous,
-          changed,
-          compress: true,
-          workers: init.workers,
-          signal: context.signal,
-          onProgress: (bytesRead, totalBytes) =>
-            context.progress(
-              step,
-              bytesRead,
-              totalBytes === 0 ? 100 : (100 * bytesRead) / totalBytes,
-              totalBytes,
-            ),
-        })
+        const scan = new VolumeScan(
+          source,
+          {
+            previous,
+            changed,
+            compress: true,
+            workers: init.workers,
+            signal: context.signal,
+            onProgress: (bytesRead, totalBytes) =>
+              context.progress(
+                step,
+                bytesRead,
+                totalBytes === 0 ? 100 : (100 * bytesRead) / totalBytes,
+                totalBytes,
+              ),
+          },
+          components.scanPool === undefined ? {} : { sharedPool: components.scanPool },
+        )
+        steps.mark('source opened')
         const stream = await openConnectorStream(cycle, context.signal)
+        steps.mark('stream open')
         let changedBlocks = 0
         let plainBytesSent = 0
         const sent = await (async () => {
@@ -193,12 +207,14 @@ export function createReplicationExecutor(
                   : { baseRecoveryPointId: volume.baseRecoveryPointId }),
               },
               records: changedRecords(scan, (record) => {
+                if (changedBlocks === 0) steps.mark('first changed record')
                 changedBlocks++
                 if ((record.flags & BlockFlag.ZERO) === 0)
                   plainBytesSent += blockLength(source.size, source.blockSize, record.index)
               }),
               blockMap: () => blockMapOf(scan.index),
               signal: context.signal,
+              onStep: (step) => steps.mark(step === 'sent' ? 'scan done, last batch sent' : step),
             })
           } finally {
             await stream.close()
@@ -206,9 +222,17 @@ export function createReplicationExecutor(
         })()
         const index: BlockIndex = scan.index
         await saveCommittedIndex(init.dataDir, volume.volumeId, sent.recoveryPointId, index)
+        steps.mark('index saved')
         if (changed !== undefined && entry.changedExtents !== undefined) {
           await unlink(entry.changedExtents).catch(() => undefined)
         }
+        context
+          .log(
+            'debug',
+            step,
+            `timings (ms since the volume started): ${steps.text()}`,
+          )(await import('node:fs'))
+          .appendFileSync(`${volume.volumeId} ${offer.jobId}: ${steps.text()}\n`) // TEMP
         return {
           volumeId: volume.volumeId,
           pointId: sent.recoveryPointId,
@@ -266,6 +290,18 @@ export function createReplicationExecutor(
         retryable: true,
       },
     )
+  }
+}
+
+/** Milliseconds from its creation to each named step, for the cycle's debug log line. */
+function stepTimer(): { mark(step: string): void; text(): string } {
+  const started = performance.now()
+  const marks: string[] = []
+  return {
+    mark(step) {
+      marks.push(`${step} ${(performance.now() - started).toFixed(1)}`)
+    },
+    text: () => marks.join(', '),
   }
 }
 

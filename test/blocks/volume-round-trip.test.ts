@@ -214,13 +214,14 @@ describe('sending a volume', () => {
     let batchesSent = 0
     let acked = 0
     let mostInFlight = 0
-    const channelSend = blocks.channel.send.bind(blocks.channel)
-    blocks.channel.send = async (message, signal) => {
+    // Batches go out through sendEncoded (the sender's own BLOCK_BATCH encoder), other messages through send.
+    const channelSendEncoded = blocks.channel.sendEncoded.bind(blocks.channel)
+    blocks.channel.sendEncoded = async (message, encode, signal) => {
       if (message.t === MessageType.BLOCK_BATCH) {
         batchesSent++
         mostInFlight = Math.max(mostInFlight, batchesSent - acked)
       }
-      return channelSend(message, signal)
+      return channelSendEncoded(message, encode, signal)
     }
     const sent = await withLimit(
       sendVolume(blocks, {
