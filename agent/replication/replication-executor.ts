@@ -226,13 +226,7 @@ export function createReplicationExecutor(
         if (changed !== undefined && entry.changedExtents !== undefined) {
           await unlink(entry.changedExtents).catch(() => undefined)
         }
-        context
-          .log(
-            'debug',
-            step,
-            `timings (ms since the volume started): ${steps.text()}`,
-          )(await import('node:fs'))
-          .appendFileSync(`${volume.volumeId} ${offer.jobId}: ${steps.text()}\n`) // TEMP
+        context.log('debug', step, `timings (ms since the volume started): ${steps.text()}`)
         return {
           volumeId: volume.volumeId,
           pointId: sent.recoveryPointId,
