@@ -68,6 +68,8 @@ export interface ChunkStoreBenchResult {
   cpuSecondsPerGiB: number
   /** CPU seconds of the main thread alone per GiB (where /proc tells). */
   mainCpuSecondsPerGiB?: number
+  /** Peak resident memory of the process so far (inputs included), MiB. */
+  peakRssMiB: number
   peerMBps: number
   rsyncMBps?: number
 }
@@ -98,6 +100,7 @@ export async function runChunkStoreBench(mib: number, workers?: number): Promise
     const storeSeconds = (performance.now() - started) / 1000
     const used = process.cpuUsage(cpu)
     const mainCpuAfter = mainThreadCpuSeconds()
+    const peakRssMiB = process.resourceUsage().maxRSS / 1024
     await store.close()
     const storedBytes = (blocks - calls[0].length) * BLOCK
 
@@ -117,6 +120,7 @@ export async function runChunkStoreBench(mib: number, workers?: number): Promise
         mainCpu === undefined || mainCpuAfter === undefined
           ? undefined
           : (mainCpuAfter - mainCpu) / (storedBytes / GIB),
+      peakRssMiB,
       peerMBps: (blocks * BLOCK) / 1e6 / peerSeconds,
       rsyncMBps: rsync.status === 0 ? (blocks * BLOCK) / 1e6 / rsyncSeconds : undefined,
     }
@@ -128,14 +132,12 @@ export async function runChunkStoreBench(mib: number, workers?: number): Promise
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mib = Number(process.argv[2] ?? 512)
   const workers = process.argv[3] === undefined ? undefined : Number(process.argv[3])
-  const { storeMBps, cpuSecondsPerGiB, mainCpuSecondsPerGiB, peerMBps, rsyncMBps } = await runChunkStoreBench(
-    mib,
-    workers,
-  )
+  const { storeMBps, cpuSecondsPerGiB, mainCpuSecondsPerGiB, peakRssMiB, peerMBps, rsyncMBps } =
+    await runChunkStoreBench(mib, workers)
   const label = workers === undefined ? 'default workers' : `workers ${workers}`
   const main = mainCpuSecondsPerGiB === undefined ? '' : `, main thread ${mainCpuSecondsPerGiB.toFixed(2)}`
   console.log(
-    `chunk store putChunks (64 KiB LZ4, 256 per call, ${label}): ${storeMBps.toFixed(0)} MB/s of plaintext, CPU-s/GiB all threads ${cpuSecondsPerGiB.toFixed(2)}${main}`,
+    `chunk store putChunks (64 KiB LZ4, 256 per call, ${label}): ${storeMBps.toFixed(0)} MB/s of plaintext, CPU-s/GiB all threads ${cpuSecondsPerGiB.toFixed(2)}${main}; peak RSS ${peakRssMiB.toFixed(0)} MiB`,
   )
   console.log(`peer: write + one fsync of the plaintext:          ${peerMBps.toFixed(0)} MB/s`)
   console.log(`ratio store / peer: ${(storeMBps / peerMBps).toFixed(2)}`)
