@@ -151,40 +151,48 @@ describe('chunk store: chunk workers', () => {
     expect(entries).toBe(200)
   })
 
-  it('close() lets calls in flight finish or refuse whole, then ends the workers', async () => {
-    const store = await openChunkStore({ root, masterKey, workers: 2 })
-    await store.putChunks('t1', largeCall(1).chunks)
-    const calls = [largeCall(120), largeCall(120), largeCall(120)]
-    const outcomes = calls.map((call) =>
-      store.putChunks('t1', call.chunks).then(
-        () => 'stored' as const,
-        (error: unknown) => error,
-      ),
-    )
-    await store.close()
-    const settled = await Promise.all(outcomes)
-    for (const outcome of settled) {
-      if (outcome === 'stored') continue
-      expect(outcome).toBeInstanceOf(BlockioError)
-      expect((outcome as BlockioError).code).toBe('BLOCKIO_STORE_CLOSED')
-    }
-    await expectCode(store.putChunks('t1', largeCall(120).chunks), 'BLOCKIO_STORE_CLOSED')
-    // Each call is in the store whole, or not at all.
-    const reader = await openChunkStore({ root, masterKey, workers: 2 })
-    try {
-      settled.forEach((outcome, c) => {
-        const held = calls[c].chunks.map((chunk) => reader.hasChunk('t1', chunk.digest))
-        expect(held.every((h) => h === (outcome === 'stored'))).toBe(true)
-      })
-      const stored = settled.indexOf('stored')
-      if (stored >= 0) {
-        const read = await reader.readChunk('t1', calls[stored].chunks[99].digest)
-        expect(Buffer.from(read).equals(calls[stored].plain[99])).toBe(true)
+  it.each([
+    ['at once', false],
+    ['once the first call is stored', true],
+  ])(
+    'close() %s with calls in flight: each call is stored whole or refused, then the workers end',
+    async (_when, afterFirst) => {
+      const store = await openChunkStore({ root, masterKey, workers: 2 })
+      await store.putChunks('t1', largeCall(1).chunks)
+      const calls = [largeCall(120), largeCall(120), largeCall(120)]
+      const outcomes = calls.map((call) =>
+        store.putChunks('t1', call.chunks).then(
+          () => 'stored' as const,
+          (error: unknown) => error,
+        ),
+      )
+      // Either before any call reached its workers, or with the pool warm and the others in flight.
+      if (afterFirst) expect(await outcomes[0]).toBe('stored')
+      await store.close()
+      const settled = await Promise.all(outcomes)
+      for (const outcome of settled) {
+        if (outcome === 'stored') continue
+        expect(outcome).toBeInstanceOf(BlockioError)
+        expect((outcome as BlockioError).code).toBe('BLOCKIO_STORE_CLOSED')
       }
-    } finally {
-      await reader.close()
-    }
-  })
+      await expectCode(store.putChunks('t1', largeCall(120).chunks), 'BLOCKIO_STORE_CLOSED')
+      // Each call is in the store whole, or not at all.
+      const reader = await openChunkStore({ root, masterKey, workers: 2 })
+      try {
+        settled.forEach((outcome, c) => {
+          const held = calls[c].chunks.map((chunk) => reader.hasChunk('t1', chunk.digest))
+          expect(held.every((h) => h === (outcome === 'stored'))).toBe(true)
+        })
+        const stored = settled.indexOf('stored')
+        if (stored >= 0) {
+          const read = await reader.readChunk('t1', calls[stored].chunks[99].digest)
+          expect(Buffer.from(read).equals(calls[stored].plain[99])).toBe(true)
+        }
+      } finally {
+        await reader.close()
+      }
+    },
+  )
 
   it('refuses a workers option that is not a small whole number', async () => {
     for (const workers of [-1, 1.5, 1000, Number.NaN]) {
