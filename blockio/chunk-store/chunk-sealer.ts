@@ -13,7 +13,8 @@
  * with the error of its lowest failing position, exactly as in-thread; nothing is stored then.
  *
  * *In-thread* sealing (the same functions, on the caller's buffers without the copy) is used when
- * `workers` is 0, for calls of fewer than IN_THREAD_MAX_BYTES payload bytes (a worker round trip
+ * `workers` is 0, for calls of fewer than IN_THREAD_MAX_BYTES of plaintext (decompressing and
+ * hashing, the larger part of the work, go by plaintext, not by the stored form; a worker round trip
  * costs more than it saves), and while the pool is *failed*: when a worker cannot start or dies,
  * the call is redone in-thread, a process warning BLOCKIO_CHUNK_WORKERS_FAILED is emitted, and a
  * new pool is tried after POOL_RETRY_MS — never a silent, permanent fallback.
@@ -45,7 +46,7 @@ import { chunkWorkerUrl } from './chunk-worker-url.js'
 /** ChunkStoreInit.workers when not given. */
 export const DEFAULT_CHUNK_WORKERS = 2
 export const MAX_CHUNK_WORKERS = 64
-/** Calls with fewer payload bytes run in-thread (docs/BENCHMARKS.md "Chunk store"). */
+/** Calls with less plaintext run in-thread: 4 chunks of 64 KiB (docs/BENCHMARKS.md "Chunk store"). */
 export const IN_THREAD_MAX_BYTES = 256 * 1024
 /** How long calls run in-thread after the pool failed before a new pool is tried. */
 export const POOL_RETRY_MS = 60_000
@@ -108,9 +109,9 @@ export class ChunkSealer {
   }
 
   async #seal(chunks: readonly IncomingChunk[], toSeal: Uint8Array, keys: SealKeys): Promise<SealedCall> {
-    let payloadBytes = 0
-    for (const chunk of chunks) payloadBytes += chunk.payload.byteLength
-    const pool = payloadBytes < this.#inThreadMaxBytes ? undefined : this.#usablePool()
+    let plainBytes = 0
+    for (const chunk of chunks) plainBytes += chunk.plainLength
+    const pool = plainBytes < this.#inThreadMaxBytes ? undefined : this.#usablePool()
     if (pool !== undefined) {
       try {
         return await this.#sealInWorkers(pool, chunks, toSeal, keys)
