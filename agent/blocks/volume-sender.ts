@@ -6,7 +6,8 @@
  *
  * Pipelined: the next group is queried and sent while earlier batches wait for their BATCH_ACK, up
  * to MAX_UNACKED_BATCHES batches in flight; only then does the sender wait for the oldest. Memory
- * is bounded: the group being built and the stream's write buffer — sent batches are not kept.
+ * is bounded: the group being built, the stream's write buffer, and the frames' encode buffers
+ * (BatchBuffers: one per batch in flight, reused once acknowledged; block-batch-encoding.ts).
  *
  * Any failure — the connector's ERROR (thrown as the RemoteError it carries), a deadline, a bad
  * record, the caller's signal — ends the volume: the sender sends ABORT (best effort), closes the
@@ -139,6 +140,7 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
     batches: 0,
   }
   const progress: SendProgress = { batchesAcked: 0, recordsAcked: 0, payloadBytesAcked: 0 }
+  const buffers = new BatchBuffers()
   const inFlight: Array<Promise<unknown>> = []
   try {
     const tally: GroupTally = { zeroSkipped: 0 }
@@ -163,9 +165,16 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
       inFlight.push(acked)
       // Not aborted mid-frame: half a frame on the wire would garble the ABORT that follows.
       signal?.throwIfAborted()
+      let buffer: Buffer | undefined
       await blocks.channel.sendEncoded({ t: MessageType.BLOCK_BATCH, seq, records }, (valid) =>
-        encodeBlockBatch(valid as EncodableBlockBatch),
+        encodeBlockBatch(valid as EncodableBlockBatch, (bytes) => {
+          buffer = buffers.take(bytes)
+          return buffer
+        }),
       )
+      // Once acknowledged, the connector has the whole frame: nothing on this side reads it again.
+      const used = buffer
+      if (used !== undefined) acked.then(() => buffers.give(used), noop)
       count(sent, records)
     }
     sent.zeroBlocksSkipped = tally.zeroSkipped
@@ -196,6 +205,29 @@ export async function sendVolume(blocks: BlockStream, options: SendVolumeOptions
     const failure = signal?.aborted === true ? abortedError(signal, `send volume ${open.volumeId}`) : error
     await abortVolume(blocks, open.jobId, failure)
     throw failure
+  }
+}
+
+const MiB = 1024 * 1024
+const noop = (): void => {}
+
+/**
+ * The encode buffers of one volume's BLOCK_BATCH frames: a buffer goes back (`give`) when the
+ * connector acknowledged the batch written in it, and the next batch that fits takes it. At most
+ * MAX_UNACKED_BATCHES + 1 are kept — one per batch in flight and the one being written, each a
+ * batch's size rounded up to 1 MiB (≤ 17 MiB) — and dropped with the sender when the volume ends.
+ */
+class BatchBuffers {
+  private readonly free: Buffer[] = []
+
+  take(bytes: number): Buffer {
+    const fits = this.free.findIndex((buffer) => buffer.length >= bytes)
+    if (fits >= 0) return this.free.splice(fits, 1)[0]!
+    return Buffer.allocUnsafeSlow(Math.ceil(bytes / MiB) * MiB)
+  }
+
+  give(buffer: Buffer): void {
+    if (this.free.length <= MAX_UNACKED_BATCHES) this.free.push(buffer)
   }
 }
 

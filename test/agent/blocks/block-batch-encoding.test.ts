@@ -102,3 +102,29 @@ describe('BLOCK_BATCH encoding', () => {
     expect(dataCodec.decode(dataCodec.encode(message))).toEqual(message)
   })
 })
+
+describe('BLOCK_BATCH encoding into a given buffer', () => {
+  const message = batch(7, [record(1, 0, 300), record(2, 0, 70_000)])
+
+  it('writes at the start of a larger buffer and returns a view of exactly the body', () => {
+    const expected = packBody(message)
+    const buffer = Buffer.alloc(expected.length + 1000, 0xee)
+    const body = encodeBlockBatch(message, () => buffer)!
+    expect(body.length).toBe(expected.length)
+    expect(body.buffer).toBe(buffer.buffer)
+    expect(body.byteOffset).toBe(buffer.byteOffset)
+    expect(Buffer.from(body).equals(Buffer.from(expected))).toBe(true)
+    expect(buffer[expected.length]).toBe(0xee)
+  })
+
+  it('refuses a buffer that is too small with AGENT_BLOCKS_INVALID_RECORD, writing nothing', () => {
+    const buffer = Buffer.alloc(100, 0xee)
+    expect(() => encodeBlockBatch(message, () => buffer)).toThrow(
+      expect.objectContaining({
+        code: 'AGENT_BLOCKS_INVALID_RECORD',
+        message: expect.stringMatching(/needs \d+ bytes, its buffer has 100/),
+      }),
+    )
+    expect(buffer.every((b) => b === 0xee)).toBe(true)
+  })
+})
