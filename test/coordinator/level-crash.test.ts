@@ -4,13 +4,13 @@
 // or neither; every redemption the child saw return must be there; and redemptions land in order.
 // The child runs the compiled store in dist/ (`npx tsc -p .`, which `npm test` runs first).
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createLevelStore } from '../../coordinator/store/level-store.js'
+import { builtStoreUrl } from './built-store.js'
 import { MINUTE, peerId, T0 } from './conformance/fixture.js'
 
 /** Kill rounds over one store: bounded, so the test stays a few seconds long. */
@@ -24,22 +24,7 @@ const TOKENS_PER_ROUND = 20
  */
 const KILL_JITTER_MS = 3
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const SOURCE_DIR = join(ROOT, 'coordinator/store')
-const BUILT_DIR = join(ROOT, 'dist/coordinator/store')
 const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url))
-
-/** The compiled store's URL; throws when dist/ is missing or older than the sources it mirrors. */
-async function builtStoreUrl(): Promise<string> {
-  for (const file of await readdir(SOURCE_DIR)) {
-    if (!file.endsWith('.ts')) continue
-    const built = join(BUILT_DIR, file.replace(/\.ts$/, '.js'))
-    if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(SOURCE_DIR, file)).mtimeMs) {
-      throw new Error(`${built} is missing or older than its source: run \`npx tsc -p .\` before this test`)
-    }
-  }
-  return pathToFileURL(join(BUILT_DIR, 'level-store.js')).href
-}
 
 interface ChildRun {
   /** Indexes of the redemptions the child saw return before it died. */
@@ -88,7 +73,7 @@ describe('classic-level store under SIGKILL', () => {
   })
 
   it('a redemption is all there or not there at all, whenever the process dies', async () => {
-    const storeUrl = await builtStoreUrl()
+    const storeUrl = await builtStoreUrl(['coordinator/store'])
     const location = join(dir, 'store')
     const setup = createLevelStore({ location })
     await setup.open()

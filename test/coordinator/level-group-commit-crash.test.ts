@@ -6,15 +6,15 @@
 // (level-job-audit.ts); the fencing counter of each job's volume is the token of its offer.
 // The child runs the compiled store in dist/ (`npx tsc -p .`, which `npm test` runs first).
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { JobState } from '../../coordinator/jobs/job.js'
 import { LEASE_TTL_MS } from '../../coordinator/jobs/job-defaults.js'
 import { createLevelStore } from '../../coordinator/store/level-store.js'
+import { builtStoreUrl } from './built-store.js'
 import { peerId, T0, tenantWithSite } from './conformance/fixture.js'
 import { auditJobIndexes } from './level-job-audit.js'
 
@@ -28,22 +28,7 @@ const KILL_JITTER_MS = 3
 const STATES: (JobState | 'absent')[] = ['absent', 'queued', 'offered', 'running', 'running', 'succeeded']
 const TOTAL_STEPS = JOBS_PER_ROUND * (STATES.length - 1)
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CHILD = fileURLToPath(new URL('./group-commit-crash-child.mjs', import.meta.url))
-
-/** The compiled store's URL; throws when dist/ is missing or older than the sources it mirrors. */
-async function builtStoreUrl(): Promise<string> {
-  for (const folder of ['coordinator/store', 'coordinator/jobs']) {
-    for (const file of await readdir(join(ROOT, folder))) {
-      if (!file.endsWith('.ts')) continue
-      const built = join(ROOT, 'dist', folder, file.replace(/\.ts$/, '.js'))
-      if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, folder, file)).mtimeMs) {
-        throw new Error(`${built} is missing or older than its source: run \`npx tsc -p .\` before this test`)
-      }
-    }
-  }
-  return pathToFileURL(join(ROOT, 'dist/coordinator/store/level-store.js')).href
-}
 
 interface ChildRun {
   /** Per job, the steps the child saw return. */
